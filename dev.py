@@ -58,7 +58,7 @@ def run() -> None:
 def test(pytest_args: list[str]) -> None:
     ensure_venv("stack,dev")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    sh(BIN / "ruff", "check", "outreach", "tests", "bench", "dev.py")
+    sh(BIN / "ruff", "check", ".")
     sh(BIN / "mypy", env=env)
     sh(BIN / "python", "-m", "pytest", *pytest_args, env=env)
 
