@@ -1,0 +1,238 @@
+"""The one entry point ingest uses: raw Kafka message value -> validated inbound event.
+
+:func:`parse_inbound` either returns a typed :class:`InboundEvent` or raises
+:class:`InvalidEvent`, whose ``reason`` is written for a person (it becomes the dead-letter
+``error`` header) and whose ``kind`` says which contract rule was broken:
+
+- ``json``: not UTF-8, not JSON, or empty;
+- ``unknown_type``: a well-formed CloudEvent of a type not in the registry;
+- ``topic``: a known type on a topic other than the one CONTRACT.md assigns it;
+- ``id_number``: a resident ID number fails GB 11643 (reported first when there are others);
+- ``schema``: anything else: envelope, data, schema version.
+
+Checks run in that order for a known type: topic, schema version (upcasting older data), then
+the model. Reasons name the failing field (``data.person.id_number: check digit should be 7,
+got 3``). They never echo ID numbers, names or other identifying input; amounts and dates
+may appear where they explain the failure ("out_of_pocket (12000) exceeds total_cost (9000)").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from outreach.events.envelope import CloudEvent
+from outreach.events.feeds import InboundEvent
+from outreach.events.registry import REGISTRY, EventSpec, SchemaVersionError, declared_version
+
+__all__ = ["InvalidEvent", "InvalidKind", "parse_inbound", "validate_inbound"]
+
+InvalidKind = Literal["json", "unknown_type", "schema", "id_number", "topic"]
+
+_MAX_LISTED_ERRORS = 3
+
+_FRIENDLY = {
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "date_type": "must be a date (YYYY-MM-DD)",
+    "date_parsing": "must be a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+    "date_from_datetime_inexact": "must be a date (YYYY-MM-DD)",
+    "timezone_aware": "must have a time zone offset",
+}
+
+
+class InvalidEvent(Exception):
+    """An inbound message that breaks the contract; it belongs in the dead-letter topic.
+
+    ``reason`` is readable by a person and names no ID number or name; ``event_type``, ``source``
+    and ``event_id`` are filled in when the message got far enough to say them.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        kind: InvalidKind,
+        *,
+        event_type: str | None = None,
+        source: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind: InvalidKind = kind
+        self.event_type = event_type
+        self.source = source
+        self.event_id = event_id
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __repr__(self) -> str:
+        return f"InvalidEvent({self.reason!r}, kind={self.kind!r})"
+
+
+def parse_inbound(raw: bytes | bytearray | memoryview | str, topic: str) -> InboundEvent:
+    """Decode and validate one message value read from ``topic``.
+
+    Returns the typed event (data upcast to the current schema version) or raises InvalidEvent.
+    """
+    if isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(
+                f"the message is not valid UTF-8 (byte {exc.start})", "json"
+            ) from None
+    if not text.strip():
+        raise InvalidEvent("the message is empty; expected a CloudEvent as a JSON object", "json")
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(
+            f"the message is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            "json",
+        ) from None
+    except ValueError as exc:
+        raise InvalidEvent(f"the message is not valid JSON: {exc}", "json") from None
+    except RecursionError:
+        raise InvalidEvent("the message is not valid JSON: nested too deeply", "json") from None
+    return validate_inbound(document, topic)
+
+
+def validate_inbound(document: object, topic: str | None = None) -> InboundEvent:
+    """Validate an already decoded event (e.g. from the event store).
+
+    ``topic=None`` skips the topic check, for events that are not read from Kafka.
+    """
+    if not isinstance(document, Mapping):
+        raise InvalidEvent(
+            f"the message must be a JSON object (a CloudEvent), got {_json_kind(document)}",
+            "schema",
+        )
+    event_type = document.get("type")
+    context = {
+        "event_type": event_type if isinstance(event_type, str) else None,
+        "source": _text_or_none(document.get("source")),
+        "event_id": _text_or_none(document.get("id")),
+    }
+    spec = REGISTRY.get(event_type) if isinstance(event_type, str) else None
+    if spec is None:
+        try:
+            CloudEvent.model_validate(document)
+        except ValidationError as exc:
+            raise _from_validation_error(exc, **context) from None
+        known = ", ".join(sorted(REGISTRY))
+        raise InvalidEvent(
+            f"unknown event type {str(event_type)[:100]!r}; known types: {known}",
+            "unknown_type",
+            **context,
+        )
+    if topic is not None and topic != spec.topic:
+        raise InvalidEvent(
+            f"{spec.type} events belong on {spec.topic}, not on {topic[:200]}",
+            "topic",
+            **context,
+        )
+    try:
+        version = declared_version(document)
+        if version is not None and version != spec.version:
+            document = _upcast(spec, document, version)
+    except SchemaVersionError as exc:
+        raise InvalidEvent(exc.reason, "schema", **context) from None
+    try:
+        return spec.model.model_validate(document)
+    except ValidationError as exc:
+        raise _from_validation_error(exc, **context) from None
+
+
+def _upcast(spec: EventSpec, document: Mapping[str, Any], version: int) -> Mapping[str, Any]:
+    """The event with its data brought from ``version`` to the current schema version."""
+    data = document.get("data")
+    if not isinstance(data, Mapping):
+        raise SchemaVersionError("data: must be a JSON object")
+    try:
+        upcast = spec.upcast(data, version)
+    except SchemaVersionError:
+        raise
+    except Exception as exc:  # an upcaster choking on malformed old data
+        raise SchemaVersionError(
+            f"data could not be upcast from schema version {version} of {spec.type} "
+            f"({type(exc).__name__})"
+        ) from None
+    return {**document, "data": upcast, "schemaversion": spec.version}
+
+
+def _from_validation_error(
+    exc: ValidationError,
+    *,
+    event_type: str | None,
+    source: str | None,
+    event_id: str | None,
+) -> InvalidEvent:
+    errors = exc.errors(include_url=False, include_input=False)
+    id_errors = [e for e in errors if e["type"] == "id_number"]
+    ordered = id_errors + [e for e in errors if e["type"] != "id_number"]
+    parts = [_describe(e) for e in ordered[:_MAX_LISTED_ERRORS]]
+    if len(ordered) > _MAX_LISTED_ERRORS:
+        more = len(ordered) - _MAX_LISTED_ERRORS
+        parts.append(f"and {more} more problem{'s' if more > 1 else ''}")
+    kind: InvalidKind = "id_number" if id_errors else "schema"
+    return InvalidEvent(
+        "; ".join(parts), kind, event_type=event_type, source=source, event_id=event_id
+    )
+
+
+def _describe(error: ErrorDetails) -> str:
+    where = _location(error["loc"])
+    kind = error["type"]
+    message = _FRIENDLY.get(kind, error["msg"])
+    if kind == "value_error":  # a plain ValueError from a validator
+        message = str((error.get("ctx") or {}).get("error", error["msg"]))
+    return f"{where}: {message}" if where else message
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "null"
+
+
+def _text_or_none(value: object) -> str | None:
+    return value[:200] if isinstance(value, str) else None
