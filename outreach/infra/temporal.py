@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from outreach.infra.settings import Settings
 
@@ -18,4 +19,12 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+    """A client using the pydantic data converter (Decimal, datetime, dataclasses, models).
+
+    Every client and worker of the service must use the same converter.
+    """
+    return await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
