@@ -85,15 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = stack_sub.add_parser("up", help="start what is not running and wait until it answers")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
     up.set_defaults(handler=_stack_up)
-    stack_sub.add_parser("down", help="stop what `stack up` started").set_defaults(
-        handler=_stack_down
-    )
-    stack_sub.add_parser("status", help="ask each service for its health").set_defaults(
-        handler=_stack_status
-    )
-    for p in (up, *stack_sub.choices.values()):
-        if not any(a.dest == "json" for a in p._actions):
-            p.add_argument("--json", action="store_true", help="machine-readable output")
+    down = stack_sub.add_parser("down", help="stop what `stack up` started")
+    down.set_defaults(handler=_stack_down)
+    status = stack_sub.add_parser("status", help="ask each service for its health")
+    status.set_defaults(handler=_stack_status)
+    for p in (up, down, status):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser("migrate", help="apply pending Postgres migrations").set_defaults(
         handler=_migrate
