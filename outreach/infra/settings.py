@@ -8,11 +8,14 @@ real cluster instead, and the stack then leaves that service alone.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
@@ -50,6 +53,80 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, alias="OUTREACH_KAFKA_PORT", ge=1, le=65535)
     postgres_port: int = Field(default=5433, alias="OUTREACH_POSTGRES_PORT", ge=1, le=65535)
 
+    # -- personal data protection (base64 key material; unset = dev keys in the state dir) ---
+    hmac_key: SecretStr | None = Field(default=None, alias="OUTREACH_HMAC_KEY")
+    """Keys the HMAC that turns a household id into its stream key (at least 32 bytes)."""
+    data_key: SecretStr | None = Field(default=None, alias="OUTREACH_DATA_KEY")
+    """AES-256 master key (32 bytes) wrapping each household's data key."""
+
+    @field_validator("hmac_key", "data_key")
+    @classmethod
+    def _base64_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        raw = decode_key(value.get_secret_value())
+        field = info.field_name
+        if field == "data_key" and len(raw) != 32:
+            raise ValueError(f"must be 32 bytes of base64-encoded key material, got {len(raw)}")
+        if field == "hmac_key" and len(raw) < 32:
+            raise ValueError(f"must be at least 32 bytes of base64 key material, got {len(raw)}")
+        return value
+
+    # -- Kafka consumers and ingest (outreach ingest) --------------------------------------
+    kafka_partitions: int = Field(default=4, alias="OUTREACH_KAFKA_PARTITIONS", ge=1)
+    """Partitions of the topics ingest creates at start (existing topics are left alone)."""
+    kafka_session_timeout_ms: int = Field(
+        default=10_000, alias="OUTREACH_KAFKA_SESSION_TIMEOUT_MS", ge=1000
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        default=3_000, alias="OUTREACH_KAFKA_HEARTBEAT_INTERVAL_MS", ge=100
+    )
+    ingest_group_id: str = Field(default="outreach-ingest", alias="OUTREACH_INGEST_GROUP_ID")
+    ingest_batch_size: int = Field(default=500, alias="OUTREACH_INGEST_BATCH_SIZE", ge=1)
+    """Most records handled (and stored in one transaction) per batch."""
+    ingest_batch_timeout_ms: int = Field(
+        default=200, alias="OUTREACH_INGEST_BATCH_TIMEOUT_MS", ge=0
+    )
+    ingest_signal_concurrency: int = Field(
+        default=64, alias="OUTREACH_INGEST_SIGNAL_CONCURRENCY", ge=1
+    )
+    """Households signalled at once (one household's signals are always sequential)."""
+    ingest_retry_window: float = Field(default=60.0, alias="OUTREACH_INGEST_RETRY_WINDOW", gt=0)
+    """Seconds a failing step is retried before the batch is rewound and read again."""
+
+    # -- case workflow worker (outreach worker) --------------------------------------------
+    worker_activities: int = Field(default=100, alias="OUTREACH_WORKER_ACTIVITIES", ge=1)
+    """Activities one worker runs at once (max_concurrent_activities)."""
+    worker_workflow_tasks: int = Field(default=100, alias="OUTREACH_WORKER_WORKFLOW_TASKS", ge=1)
+    """Workflow tasks one worker runs at once (max_concurrent_workflow_tasks)."""
+    worker_cached_workflows: int = Field(
+        default=1000, alias="OUTREACH_WORKER_CACHED_WORKFLOWS", ge=0
+    )
+    """Workflows kept in memory between tasks (evicted ones are replayed when next needed)."""
+    worker_sandbox: Literal["shared", "strict"] = Field(
+        default="shared", alias="OUTREACH_WORKER_SANDBOX"
+    )
+    """``strict``: Temporal's sandbox re-imports the workflow modules for every workflow run
+    (what the tests and the replay test use, so non-deterministic code fails CI). ``shared``:
+    the ``outreach`` modules are imported once per process and passed through the sandbox,
+    about half the memory and CPU per cached case."""
+    worker_db_pool: int = Field(default=10, alias="OUTREACH_WORKER_DB_POOL", ge=1)
+    """Postgres connections of one worker's activities."""
+    case_max_visit_attempts: int = Field(default=3, alias="OUTREACH_MAX_VISIT_ATTEMPTS", ge=1)
+    """Home visits that find nobody before a case whose reminders ran out ends unreachable."""
+    case_history_limit: int = Field(default=2000, alias="OUTREACH_CASE_HISTORY_LIMIT", ge=20)
+    """Temporal history events after which a case continues as new (or when Temporal says so)."""
+    notify_webhook_url: str | None = Field(default=None, alias="OUTREACH_NOTIFY_WEBHOOK_URL")
+    """Unset: notifications are recorded in Postgres (table notifications). Set: POSTed here."""
+    notify_webhook_timeout: float = Field(
+        default=10.0, alias="OUTREACH_NOTIFY_WEBHOOK_TIMEOUT", gt=0
+    )
+    review_interval: timedelta = Field(
+        default=timedelta(days=1), alias="OUTREACH_REVIEW_INTERVAL", gt=timedelta(0)
+    )
+    """How often the annual-review schedule runs (ISO 8601 duration, e.g. P1D); each run reviews
+    the enrolments whose anniversary has come."""
+
     # -- derived addresses ------------------------------------------------------------------
     @property
     def embedded_temporal(self) -> bool:
@@ -83,6 +160,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"postgresql://postgres@{self.stack_host}:{self.postgres_port}/outreach"
+
+
+def decode_key(text: str) -> bytes:
+    """Standard or URL-safe base64 (padding optional) to bytes; ValueError when it is not."""
+    cleaned = text.strip()
+    padded = cleaned + "=" * (-len(cleaned) % 4)
+    try:
+        if "-" in cleaned or "_" in cleaned:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("is not valid base64") from exc
 
 
 def load_settings(**overrides: object) -> Settings:

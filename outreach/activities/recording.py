@@ -1,0 +1,58 @@
+"""Appending a case's domain events (and outbound messages) to the household's stream.
+
+Every event id is :func:`~outreach.activities.keys.step_id` of the case and the event's step, so
+an activity retried after a crash (or after a timeout whose first attempt did succeed) appends
+nothing new: the store reports the batch as stored already. Outbound messages go in the same
+append (transactional outbox) with the id of the event that causes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from outreach.activities.keys import step_id
+from outreach.events.outbound import OUTREACH_SOURCE
+from outreach.infra.event_store import (
+    ANY_VERSION,
+    AppendResult,
+    EventStore,
+    NewEvent,
+    OutboxMessage,
+)
+from outreach.workflows.case_data import DomainEvent
+
+__all__ = ["append_case_events", "new_event"]
+
+
+def new_event(case_id: str, event: DomainEvent, at: datetime) -> NewEvent:
+    """The event-store form of a case's domain event (correlated by case id)."""
+    return NewEvent(
+        event_id=step_id(case_id, event.step),
+        type=event.type,
+        data=event.data,
+        occurred_at=at,
+        correlation_id=case_id,
+        source=OUTREACH_SOURCE,
+    )
+
+
+async def append_case_events(
+    store: EventStore,
+    case_id: str,
+    household_key: str,
+    events: Sequence[DomainEvent],
+    at: datetime,
+    outbox: Sequence[OutboxMessage] = (),
+) -> AppendResult:
+    """Append ``events`` (one batch) to the household's stream; idempotent by their steps.
+
+    A case's events have no read-decide-write cycle against the stream (the workflow is the only
+    writer of its case and decides from its own state), so the append takes any version.
+    """
+    return await store.append(
+        household_key,
+        [new_event(case_id, e, at) for e in events],
+        ANY_VERSION,
+        outbox=outbox,
+    )

@@ -1,0 +1,668 @@
+"""The event store: the only code that writes the ``events`` table (DESIGN.md, "Data flow").
+
+Streams are households (``store.stream_key(household_id)``, an HMAC, never the raw id). Every
+event is appended once, in order per stream (``version`` 1, 2, 3 ...), with a global
+``position`` that followers (projections, subscriptions) read in increasing order.
+
+Appending
+    ``append(stream, events, expected_version, outbox=[...])`` writes a batch in one statement
+    (one round trip, one transaction), together with the outbound messages it causes.
+
+    * ``expected_version``: ``None`` (:data:`ANY_VERSION`) appends at the end whatever the
+      stream's version (a concurrent append is retried transparently); ``0``
+      (:data:`NO_STREAM`) requires a new stream; ``n > 0`` requires the stream to be at exactly
+      version ``n``. Anything else raises :class:`ConcurrencyConflict` and writes nothing.
+    * Idempotency by event id: if the batch's ids are already stored, nothing is written and the
+      result (``duplicate=True``) reports the stored positions and versions. This check comes
+      before the version check, so a retried append whose first attempt succeeded is a no-op,
+      not a conflict. A batch mixing stored and new ids is a caller bug
+      (:class:`DuplicateEventError`).
+    * ``data["personal"]``, when present, is encrypted with the household's data key
+      (:mod:`outreach.infra.personal_data`).
+
+Appending to many streams at once
+    ``append_many([StreamAppend(stream, events, expected_version), ...])`` does what one
+    ``append`` per stream inside one transaction would do, in one statement (the set-based
+    ``outreach_append_many``, migration 0003): data keys fetched or created for all streams in
+    two statements, each stream's versions continued in order, positions as below. All or
+    nothing: a version conflict on any stream raises :class:`ConcurrencyConflict` and writes
+    nothing; a stream whose events are all stored already is reported ``duplicate=True`` (and
+    not written), per stream. No outbox messages (use ``append`` for those). Ingest stores each
+    Kafka batch with it.
+
+Global position, and why followers never skip an event
+    A ``bigserial`` would not do: a transaction that drew position 5 may commit after another
+    that drew 6, and a follower that read 6 in between would never look back for 5. Taking a
+    lock around "draw a number, commit" fixes that but serialises every commit, fsync included.
+
+    Instead, the position is derived from the writing transaction's id:
+    ``position = (pg_current_xact_id() << 16) + index within the transaction``. Transaction ids
+    are handed out in increasing order, so positions are unique and ordered by transaction id
+    by construction (no lock, no shared counter). A follower reads only
+    ``position < pg_snapshot_xmin(pg_current_snapshot()) << 16`` (:data:`HORIZON_SQL`), in the
+    same statement as its query: every transaction with a smaller id has ended, so any event
+    below that line is visible now or never will exist. An event that commits later belongs to
+    a transaction with an id at or above the horizon, i.e. a position above everything already
+    delivered. Positions are therefore sparse (gaps between transactions) but a reader that has
+    seen position N never later finds a committed event below N.
+
+    Order is transaction-id order, not commit order: events of a transaction that started
+    writing earlier but commits later are delivered first, once it has committed. Because
+    positions follow transaction ids by construction, the usual ``(transaction id, position)``
+    checkpoint pair collapses into the position alone.
+
+    The cost: a follower waits for every older transaction that has a transaction id (any write
+    transaction in the cluster) to end before it passes that point. Write transactions here are
+    short; a long one (a projection rebuild, a manual ``BEGIN`` left open) delays followers, it
+    never makes them skip. Appends do not wait for each other, so concurrent commits share
+    fsyncs (``bench/event_store.py`` measures it). The 16 low bits allow 65,536 events (and as
+    many outbox messages) per transaction and 2**47 transaction ids, centuries at any
+    plausible rate.
+
+Wake-ups
+    A ``NOTIFY`` inside the append would serialise commits (PostgreSQL holds a global lock from
+    the notify queue insert to the end of commit). Instead, after a committed append the store
+    sends one coalesced ``NOTIFY outreach_events`` on the side with ``synchronous_commit=off``
+    (at most one per 10 ms per process). Subscribers also poll, so a lost notification (or one
+    sent before the caller's own transaction committed) costs at most a poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import asyncpg
+
+from outreach.infra.database import Conn
+from outreach.infra.log import get_logger
+from outreach.infra.personal_data import (
+    PERSONAL,
+    DataKey,
+    DataKeys,
+    KeyRing,
+    encrypt_personal,
+    is_shredded,
+)
+
+__all__ = [
+    "ANY_VERSION",
+    "CHANNEL",
+    "HORIZON_SQL",
+    "NO_STREAM",
+    "AppendResult",
+    "ConcurrencyConflict",
+    "DuplicateEventError",
+    "EventStore",
+    "EventStoreError",
+    "NewEvent",
+    "OutboxMessage",
+    "Page",
+    "RecordedEvent",
+    "StreamAppend",
+]
+
+ANY_VERSION: Final = None
+NO_STREAM: Final = 0
+CHANNEL: Final = "outreach_events"
+"""LISTEN/NOTIFY channel poked after appends (events and outbox messages)."""
+HORIZON_SQL: Final = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)"
+"""Positions below this (in the same statement) belong to ended transactions only."""
+MAX_BATCH: Final = 65_536
+_RACE_RETRIES: Final = 20
+_NOTIFY_INTERVAL: Final = 0.01
+
+log = get_logger(__name__)
+
+
+class EventStoreError(Exception):
+    pass
+
+
+class ConcurrencyConflict(EventStoreError):
+    """The stream is not at the expected version; nothing was written."""
+
+    def __init__(self, stream: str, expected: int | None, actual: int | None) -> None:
+        super().__init__(
+            f"stream {stream[:16]}... is at version {actual if actual is not None else '?'}, "
+            f"expected {expected}: nothing written (reload the stream and decide again)"
+        )
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEventError(EventStoreError):
+    """Some, not all, of a batch's event ids are stored already."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. ``event_id`` must be stable across retries (idempotency key).
+
+    ``data`` is a JSON object; its ``"personal"`` member, if any, is stored encrypted.
+    ``occurred_at`` is when it happened at the source (timezone-aware); ``recorded_at`` is set
+    by the store. ``causation_id`` is the id of the event or command that caused this one,
+    ``correlation_id`` ties a whole conversation together (e.g. the case id), ``source`` is who
+    said it (the agency's CloudEvents source, or ``/outreach``).
+    """
+
+    event_id: uuid.UUID
+    type: str
+    data: Mapping[str, Any]
+    occurred_at: datetime
+    schema_version: int = 1
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    source: str | None = None
+    extra_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        meta = {
+            "causation_id": self.causation_id,
+            "correlation_id": self.correlation_id,
+            "source": self.source,
+        }
+        return {**self.extra_metadata, **{k: v for k, v in meta.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A Kafka message recorded with the events and published later by the relay.
+
+    ``payload`` is the CloudEvent (e.g. from ``outreach.events.outbound.outbound_envelope``);
+    ``message_id`` is its ``id``, stable across retries. ``key`` defaults to the stream key, so
+    one household's messages stay in one partition, in order.
+    """
+
+    topic: str
+    message_id: str
+    payload: Mapping[str, Any]
+    key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamAppend:
+    """One stream's part of :meth:`EventStore.append_many` (same meaning as ``append``'s)."""
+
+    stream: str
+    events: Sequence[NewEvent]
+    expected_version: int | None = ANY_VERSION
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    event_id: uuid.UUID
+    stream: str
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    """As appended, with ``personal`` decrypted (or ``{"shredded": true}``)."""
+    metadata: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+
+    @property
+    def personal(self) -> dict[str, Any] | None:
+        value = self.data.get(PERSONAL)
+        return value if isinstance(value, dict) and not is_shredded(value) else None
+
+    @property
+    def shredded(self) -> bool:
+        return is_shredded(self.data.get(PERSONAL))
+
+    @property
+    def causation_id(self) -> str | None:
+        return self.metadata.get("causation_id")
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.metadata.get("correlation_id")
+
+    @property
+    def source(self) -> str | None:
+        return self.metadata.get("source")
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stream: str
+    version: int
+    """The stream's version after the last event of the batch."""
+    positions: tuple[int, ...]
+    duplicate: bool = False
+    """True when the events were stored already: nothing was written."""
+
+    @property
+    def position(self) -> int:
+        return self.positions[-1]
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[RecordedEvent]
+    held_back: bool
+    """Committed events exist beyond the horizon: an older transaction is still open."""
+
+
+_COLUMNS = (
+    "e.position, e.event_id, e.stream, e.version, e.type, e.schema_version, e.data, e.metadata,"
+    " e.occurred_at, e.recorded_at, k.key_id, k.wrapped_key"
+)
+_READ_ALL = f"""
+    SELECT {_COLUMNS} FROM events e LEFT JOIN household_keys k ON k.stream = e.stream
+    WHERE e.position > $1 AND e.position < {HORIZON_SQL}
+    ORDER BY e.position LIMIT $2
+"""
+_HELD_BACK = (
+    f"SELECT position FROM events WHERE position >= {HORIZON_SQL} ORDER BY position LIMIT 1"
+)
+_READ_STREAM = f"""
+    SELECT {_COLUMNS} FROM events e LEFT JOIN household_keys k ON k.stream = e.stream
+    WHERE e.stream = $1 AND e.version > $2 ORDER BY e.version
+"""
+_APPEND = "SELECT * FROM outreach_append(" + ", ".join(f"${i}" for i in range(1, 15)) + ")"
+_APPEND_MANY = (
+    "SELECT * FROM outreach_append_many(" + ", ".join(f"${i}" for i in range(1, 10)) + ")"
+)
+_NOTIFY = f"BEGIN; SET LOCAL synchronous_commit = off; NOTIFY {CHANNEL}; COMMIT"
+
+
+def dumps(value: Any) -> str:
+    """JSON for storage: compact, UTF-8, dates/decimals/UUIDs as strings."""
+    encoded: str = _ENCODER.encode(value)
+    return encoded
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+class EventStore:
+    """Append and read events; see the module docstring for the guarantees."""
+
+    def __init__(self, pool: asyncpg.Pool, keyring: KeyRing, *, notify: bool = True) -> None:
+        self.pool = pool
+        self.keys = DataKeys(keyring)
+        self._notifier = _Notifier(pool) if notify else None
+
+    def stream_key(self, household_id: str) -> str:
+        """The household's stream: a keyed hash of its id (see ``personal_data``)."""
+        return self.keys.keyring.stream_key(household_id)
+
+    # -- writing ------------------------------------------------------------------------------
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        conn: Conn | None = None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream`` atomically, with ``outbox`` messages; see module doc.
+
+        With ``conn`` inside a transaction the append joins it (and is not retried on a
+        concurrent append: the caller's transaction is aborted and must be retried whole).
+        """
+        _validate(stream, events, expected_version, outbox)
+        if conn is None:
+            async with self.pool.acquire() as own:
+                result = await self._append(own, stream, events, expected_version, outbox, True)
+        else:
+            retry = not conn.is_in_transaction()
+            result = await self._append(conn, stream, events, expected_version, outbox, retry)
+        if not result.duplicate and self._notifier is not None:
+            self._notifier.poke()
+        return result
+
+    async def _append(
+        self,
+        conn: Conn,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected: int | None,
+        outbox: Sequence[OutboxMessage],
+        may_retry: bool,
+    ) -> AppendResult:
+        personal = any(e.data.get(PERSONAL) for e in events)
+        for _attempt in range(_RACE_RETRIES):
+            key = await self.keys.current(conn, stream) if personal else None
+            try:
+                rows = await conn.fetch(
+                    _APPEND,
+                    stream,
+                    expected,
+                    key.key_id if key else None,
+                    *_event_arrays(stream, events, key),
+                    *_outbox_arrays(stream, outbox),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                # A concurrent append won the race (same stream version, or same event id).
+                if not may_retry:  # the caller's transaction is aborted: it must retry whole
+                    if exc.constraint_name in ("events_event_id_key", "events_partial_duplicate"):
+                        raise DuplicateEventError(
+                            "an event of this batch was stored meanwhile by another transaction"
+                        ) from exc
+                    raise ConcurrencyConflict(stream, expected, None) from exc
+                if exc.constraint_name == "events_partial_duplicate":
+                    raise DuplicateEventError(str(exc)) from exc
+                if exc.constraint_name == "events_stream_version" and expected is not None:
+                    actual = await self.version(stream, conn=conn)
+                    raise ConcurrencyConflict(stream, expected, actual) from exc
+                continue  # any version: go again; same id: the next attempt reports duplicate
+            outcome = rows[0]["outcome"]
+            if outcome == "appended":
+                return AppendResult(stream, rows[-1]["version"], tuple(r["position"] for r in rows))
+            if outcome == "duplicate":
+                return _duplicate_result(stream, events, rows)
+            if outcome == "conflict":
+                raise ConcurrencyConflict(stream, expected, rows[0]["version"])
+            if outcome == "key_missing":  # shredded meanwhile: encrypt with a new key
+                self.keys.forget(stream)
+                continue
+            raise EventStoreError(f"unexpected append outcome {outcome!r}")
+        raise ConcurrencyConflict(stream, expected, None)
+
+    async def append_many(
+        self, appends: Sequence[StreamAppend], *, conn: Conn | None = None
+    ) -> list[AppendResult]:
+        """Append to many streams atomically in one statement; one result per ``appends``.
+
+        See the module docstring. Each stream may appear once; with ``conn`` inside a
+        transaction the append joins it (a concurrent append to one of the streams then aborts
+        the caller's transaction: :class:`ConcurrencyConflict` or :class:`DuplicateEventError`,
+        retry the whole transaction); otherwise such a race is retried here.
+        """
+        if not appends:
+            return []
+        _validate_many(appends)
+        if conn is None:
+            async with self.pool.acquire() as own:
+                results = await self._append_many(own, appends, True)
+        else:
+            results = await self._append_many(conn, appends, not conn.is_in_transaction())
+        if self._notifier is not None and not all(r.duplicate for r in results):
+            self._notifier.poke()
+        return results
+
+    async def _append_many(
+        self, conn: Conn, appends: Sequence[StreamAppend], may_retry: bool
+    ) -> list[AppendResult]:
+        personal = [a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)]
+        for _attempt in range(_RACE_RETRIES):
+            keys = await self.keys.current_many(conn, personal) if personal else {}
+            try:
+                rows = await conn.fetch(_APPEND_MANY, *_many_arrays(appends, keys))
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "events_partial_duplicate":
+                    raise DuplicateEventError(str(exc)) from exc
+                if not may_retry:  # the caller's transaction is aborted: it must retry whole
+                    if exc.constraint_name == "events_event_id_key":
+                        raise DuplicateEventError(
+                            "an event of this batch was stored meanwhile by another transaction"
+                        ) from exc
+                    raise ConcurrencyConflict(_raced_stream(exc, appends), None, None) from exc
+                # A concurrent append won: the next attempt sees it (conflict, or duplicate).
+                continue
+            outcome = rows[0]["outcome"] if rows else None
+            if outcome == "key_missing":  # shredded meanwhile: encrypt with a new key
+                self.keys.forget(rows[0]["stream"])
+                continue
+            if outcome == "conflict":
+                stream = rows[0]["stream"]
+                wanted = next(a.expected_version for a in appends if a.stream == stream)
+                raise ConcurrencyConflict(stream, wanted, rows[0]["version"])
+            return _many_results(appends, rows)
+        raise ConcurrencyConflict(appends[0].stream, appends[0].expected_version, None)
+
+    async def shred(self, stream: str) -> bool:
+        """Crypto-shred the household's personal fields (delete its data key)."""
+        async with self.pool.acquire() as conn:
+            return await self.keys.shred(conn, stream)
+
+    # -- reading ------------------------------------------------------------------------------
+    async def version(self, stream: str, *, conn: Conn | None = None) -> int:
+        sql = "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1"
+        if conn is not None:
+            return int(await conn.fetchval(sql, stream))
+        async with self.pool.acquire() as own:
+            return int(await own.fetchval(sql, stream))
+
+    async def read_stream(
+        self, stream: str, *, after_version: int = 0, conn: Conn | None = None
+    ) -> list[RecordedEvent]:
+        """Every event of the stream after ``after_version``, in version order."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                rows = await own.fetch(_READ_STREAM, stream, after_version)
+        else:
+            rows = await conn.fetch(_READ_STREAM, stream, after_version)
+        return [self._decode(r) for r in rows]
+
+    async def read_all(
+        self, after_position: int = 0, limit: int = 500, *, conn: Conn | None = None
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events after ``after_position`` in global order, never skipping one.
+
+        Resume with the last event's position. An empty list means "nothing more yet".
+        """
+        return (await self.read_page(after_position, limit, conn=conn)).events
+
+    async def read_page(self, after_position: int, limit: int, *, conn: Conn | None = None) -> Page:
+        """:meth:`read_all`, also telling whether newer events are held back by an open one."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self._read_page(own, after_position, limit)
+        return await self._read_page(conn, after_position, limit)
+
+    async def _read_page(self, conn: Conn, after: int, limit: int) -> Page:
+        rows = await conn.fetch(_READ_ALL, after, limit)
+        held_back = False
+        if len(rows) < limit:
+            held_back = await conn.fetchval(_HELD_BACK) is not None
+        return Page([self._decode(r) for r in rows], held_back)
+
+    def _decode(self, row: asyncpg.Record) -> RecordedEvent:
+        data: dict[str, Any] = json.loads(row["data"])
+        if PERSONAL in data:
+            data[PERSONAL] = self.keys.decrypt(
+                row["stream"], row["event_id"], data[PERSONAL], row["key_id"], row["wrapped_key"]
+            )
+        return RecordedEvent(
+            position=row["position"],
+            event_id=row["event_id"],
+            stream=row["stream"],
+            version=row["version"],
+            type=row["type"],
+            schema_version=row["schema_version"],
+            data=data,
+            metadata=json.loads(row["metadata"]),
+            occurred_at=row["occurred_at"],
+            recorded_at=row["recorded_at"],
+        )
+
+    async def close(self) -> None:
+        """Wait for a pending wake-up notification (the pool is the caller's to close)."""
+        if self._notifier is not None:
+            await self._notifier.aclose()
+
+
+def _validate(
+    stream: str,
+    events: Sequence[NewEvent],
+    expected: int | None,
+    outbox: Sequence[OutboxMessage],
+) -> None:
+    if not stream:
+        raise ValueError("stream must not be empty")
+    if not events:
+        raise ValueError("append needs at least one event")
+    if len(events) > MAX_BATCH or len(outbox) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} events and outbox messages per append")
+    if expected is not None and expected < 0:
+        raise ValueError("expected_version is None (any), 0 (new stream) or a stream version")
+    if len({e.event_id for e in events}) != len(events):
+        raise ValueError("the same event id appears twice in one batch")
+    for e in events:
+        if e.occurred_at.tzinfo is None:
+            raise ValueError(f"occurred_at of event {e.event_id} must be timezone-aware")
+
+
+def _validate_many(appends: Sequence[StreamAppend]) -> None:
+    if len({a.stream for a in appends}) != len(appends):
+        raise ValueError("each stream may appear once in append_many")
+    if sum(len(a.events) for a in appends) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} events per append_many")
+    ids: set[uuid.UUID] = set()
+    for a in appends:
+        _validate(a.stream, a.events, a.expected_version, ())
+        ids.update(e.event_id for e in a.events)
+    if len(ids) != sum(len(a.events) for a in appends):
+        raise ValueError("the same event id appears twice in one append_many")
+
+
+def _many_arrays(
+    appends: Sequence[StreamAppend], keys: Mapping[str, DataKey]
+) -> tuple[list[Any], ...]:
+    streams: list[str] = []
+    expected: list[int | None] = []
+    key_ids: list[uuid.UUID | None] = []
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+    for a in appends:
+        key = keys.get(a.stream)
+        n = len(a.events)
+        streams += [a.stream] * n
+        expected += [a.expected_version] * n
+        key_ids += [key.key_id if key else None] * n
+        for column, values in zip(columns, _event_arrays(a.stream, a.events, key), strict=True):
+            column.extend(values)
+    return (streams, expected, key_ids, *columns)
+
+
+def _many_results(
+    appends: Sequence[StreamAppend], rows: Sequence[asyncpg.Record]
+) -> list[AppendResult]:
+    by_stream: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_stream.setdefault(row["stream"], []).append(row)
+    results: list[AppendResult] = []
+    for a in appends:
+        mine = by_stream.get(a.stream, [])
+        if len(mine) != len(a.events):
+            raise EventStoreError(
+                f"append_many returned {len(mine)} rows for {len(a.events)} events of a stream"
+            )
+        if mine[0]["outcome"] == "duplicate":
+            results.append(_duplicate_result(a.stream, a.events, mine))
+        else:
+            results.append(
+                AppendResult(a.stream, mine[-1]["version"], tuple(r["position"] for r in mine))
+            )
+    return results
+
+
+def _raced_stream(exc: asyncpg.UniqueViolationError, appends: Sequence[StreamAppend]) -> str:
+    detail = str(getattr(exc, "detail", "") or "")
+    return next((a.stream for a in appends if a.stream in detail), appends[0].stream)
+
+
+def _event_arrays(
+    stream: str, events: Sequence[NewEvent], key: DataKey | None
+) -> tuple[list[Any], ...]:
+    data: list[str] = []
+    for e in events:
+        body = dict(e.data)
+        personal = body.pop(PERSONAL, None)
+        if personal:
+            assert key is not None
+            body[PERSONAL] = encrypt_personal(key, stream, e.event_id, personal)
+        data.append(dumps(body))
+    return (
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        data,
+        [dumps(e.metadata()) for e in events],
+        [e.occurred_at for e in events],
+    )
+
+
+def _outbox_arrays(stream: str, outbox: Iterable[OutboxMessage]) -> tuple[list[Any], ...]:
+    messages = list(outbox)
+    return (
+        [m.message_id for m in messages],
+        [m.topic for m in messages],
+        [m.key if m.key is not None else stream for m in messages],
+        [dumps(m.payload) for m in messages],
+        [dumps(dict(m.headers)) for m in messages],
+    )
+
+
+def _duplicate_result(
+    stream: str, events: Sequence[NewEvent], rows: Sequence[asyncpg.Record]
+) -> AppendResult:
+    if len(rows) != len(events):
+        raise DuplicateEventError(
+            f"{len(rows)} of the {len(events)} event ids are stored already: "
+            "append either a batch that was stored whole, or only new events"
+        )
+    by_id = {r["event_id"]: r for r in rows}
+    ordered = [by_id[e.event_id] for e in events]
+    log.info("append was stored already; nothing written", household=stream, events=len(rows))
+    return AppendResult(
+        stream,
+        max(r["version"] for r in ordered),
+        tuple(r["position"] for r in ordered),
+        duplicate=True,
+    )
+
+
+class _Notifier:
+    """Coalesces wake-ups: one NOTIFY at a time, at most one per ``_NOTIFY_INTERVAL``, and
+    the last append is always followed by one."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self._pending = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="event-store-notify")
+
+    async def _run(self) -> None:
+        while self._pending:
+            self._pending = False
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.execute(_NOTIFY)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                # Subscribers poll as well; a lost wake-up only delays them.
+                log.warning("could not notify subscribers", error=str(exc))
+                return
+            # At most one NOTIFY per interval: under load one wake-up covers many appends.
+            await asyncio.sleep(_NOTIFY_INTERVAL)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)

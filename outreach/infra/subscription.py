@@ -1,0 +1,222 @@
+"""Follow the global event order from a stored checkpoint: the base of projections.
+
+A :class:`Subscription` has a name and a handler ``async (conn, events) -> None``. Each step runs
+in one transaction: lock the checkpoint, read the next page after it (``EventStore.read_page``,
+which never skips an event), call the handler with that transaction's connection, move the
+checkpoint to the page's last position, commit. Whatever the handler writes with ``conn``
+therefore commits together with the checkpoint: an effect is applied exactly once even if the
+process dies at any point, and a restarted subscription resumes where the last commit left it.
+
+Waiting: the loop LISTENs on :data:`~outreach.infra.event_store.CHANNEL` (appends poke it) and
+polls every ``poll_interval`` anyway, so a lost notification or a dropped listener connection
+only delays it. When the page stopped short because an older transaction is still open (see the
+event store's "horizon"), it retries soon instead of waiting for the next notification.
+
+Two processes running the same subscription cooperate: the per-name advisory lock makes their
+steps take turns, and each step starts from the checkpoint the previous one committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from outreach.infra.database import Conn
+from outreach.infra.event_store import CHANNEL, EventStore, RecordedEvent
+from outreach.infra.log import get_logger
+
+__all__ = ["Handler", "StepResult", "Subscription", "checkpoint_lock"]
+
+Handler = Callable[[Conn, Sequence[RecordedEvent]], Awaitable[None]]
+_LOCK_CLASS: Final = 0x6F757472  # advisory lock namespace for checkpoints ("outr")
+_HELD_BACK_RETRY: Final = 0.05
+
+log = get_logger(__name__)
+
+
+async def checkpoint_lock(conn: Conn, name: str) -> None:
+    """Serialise work on checkpoint ``name`` until the end of ``conn``'s transaction.
+
+    An advisory lock rather than ``SELECT ... FOR UPDATE``: it assigns no transaction id, so a
+    step does not hold back the read horizon of the very page it is about to read.
+    """
+    key = zlib.crc32(name.encode()) - 2**31  # int4 range
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_CLASS, key)
+
+
+async def read_checkpoint(conn: Conn, name: str) -> int:
+    position = await conn.fetchval("SELECT position FROM checkpoints WHERE name = $1", name)
+    return int(position) if position is not None else 0
+
+
+async def write_checkpoint(conn: Conn, name: str, position: int) -> None:
+    await conn.execute(
+        """
+        INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+        ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
+        """,
+        name,
+        position,
+    )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    read: int
+    """Events read (and the checkpoint moved past)."""
+    handled: int
+    """Of those, events passed to the handler (its ``types`` filter)."""
+    position: int
+    """The checkpoint after the step."""
+    full: bool
+    """The page was full: more events are probably waiting."""
+    held_back: bool
+    """Newer events exist but wait for an older open transaction."""
+
+
+class Subscription:
+    """A named, checkpointed follower of every event (optionally only some types)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        name: str,
+        handler: Handler,
+        *,
+        types: frozenset[str] | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.handler = handler
+        self.types = types
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._log = log.bind(subscription=name)
+
+    async def position(self) -> int:
+        async with self.store.pool.acquire() as conn:
+            return await read_checkpoint(conn, self.name)
+
+    async def step(self) -> StepResult:
+        """Handle the next page in one transaction with the checkpoint."""
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            return await self.step_in(conn)
+
+    async def step_in(self, conn: Conn) -> StepResult:
+        """:meth:`step` inside the caller's transaction (used by projection rebuilds)."""
+        await checkpoint_lock(conn, self.name)
+        after = await read_checkpoint(conn, self.name)
+        page = await self.store.read_page(after, self.batch_size, conn=conn)
+        if not page.events:
+            return StepResult(0, 0, after, False, page.held_back)
+        wanted = [e for e in page.events if self.types is None or e.type in self.types]
+        if wanted:
+            await self.handler(conn, wanted)
+        position = page.events[-1].position
+        await write_checkpoint(conn, self.name, position)
+        return StepResult(
+            len(page.events),
+            len(wanted),
+            position,
+            len(page.events) == self.batch_size,
+            page.held_back,
+        )
+
+    async def catch_up(self) -> int:
+        """Step until nothing is left right now; returns the number of events handled."""
+        handled = 0
+        while True:
+            result = await self.step()
+            handled += result.handled
+            if not result.full:
+                return handled
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Follow forever (or until ``stop`` is set); survives database hiccups."""
+        stop = stop or asyncio.Event()
+        self._log.info("subscription started", position=await self.position())
+        listener: PoolConnectionProxy[Any] | None = None
+        failures = 0
+        held_back_wait = _HELD_BACK_RETRY / 2
+        try:
+            while not stop.is_set():
+                if listener is None or listener.is_closed():
+                    listener = await self._listen(listener)
+                self._wake.clear()  # before reading: a poke during the step is not lost
+                try:
+                    result = await self.step()
+                    failures = 0
+                except Exception as exc:  # database hiccup or a handler bug: retry, never skip
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2**failures)
+                    self._log.error(
+                        "subscription step failed", error=repr(exc), retry_in=delay, exc_info=True
+                    )
+                    await _wait(stop, None, delay)
+                    continue
+                if result.handled:
+                    self._log.debug("handled", count=result.handled, position=result.position)
+                if result.full:
+                    continue
+                if result.held_back:  # an older transaction is open: look again soon, backing off
+                    held_back_wait = min(self.poll_interval, held_back_wait * 2)
+                    await _wait(stop, self._wake, held_back_wait)
+                else:
+                    held_back_wait = _HELD_BACK_RETRY / 2
+                    await _wait(stop, self._wake, self.poll_interval)
+        finally:
+            if listener is not None:
+                await self._unlisten(listener)
+            self._log.info("subscription stopped")
+
+    async def _listen(
+        self, previous: PoolConnectionProxy[Any] | None
+    ) -> PoolConnectionProxy[Any] | None:
+        """A pool connection kept for LISTEN; None (poll only) when it cannot be had now."""
+        if previous is not None:
+            await self._unlisten(previous)
+        try:
+            conn = await self.store.pool.acquire()
+        except (asyncpg.PostgresError, OSError) as exc:
+            self._log.warning("cannot LISTEN, polling only", error=str(exc))
+            return None
+        try:
+            await conn.add_listener(CHANNEL, self._poked)
+        except (asyncpg.PostgresError, OSError) as exc:
+            self._log.warning("cannot LISTEN, polling only", error=str(exc))
+            await self.store.pool.release(conn)
+            return None
+        return conn
+
+    async def _unlisten(self, conn: PoolConnectionProxy[Any]) -> None:
+        try:
+            if not conn.is_closed():
+                await conn.remove_listener(CHANNEL, self._poked)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            pass
+        finally:
+            await self.store.pool.release(conn)
+
+    def _poked(self, *_: object) -> None:
+        self._wake.set()
+
+
+async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
+    """Sleep up to ``timeout``; wake early when ``stop`` (or ``wake``) is set."""
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -1,0 +1,241 @@
+"""The batch pipeline with in-memory fakes: order of steps, dedupe, dead letters, and retries.
+
+The fakes fail on purpose, which is how a transient Postgres or Temporal failure looks to the
+pipeline (the integration tests cut real connections as well).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from outreach.events import InboundEvent, samples
+from outreach.events.registry import REGISTRY
+from outreach.events.topics import DISABILITY_TOPIC, ERROR_HEADER, SOURCE_TOPIC_HEADER
+from outreach.infra.case_signals import CaseSignal, Delivered, DeliveryReport, Outcome
+from outreach.infra.deadletter import DeadLetter, RawRecord
+from outreach.infra.ingest_pipeline import (
+    Backoff,
+    BatchProcessor,
+    Stored,
+    TransientFailure,
+    validate_batch,
+)
+
+QUICK = Backoff(initial=0.001, maximum=0.005, window=0.5)
+
+
+@dataclass
+class FakeStore:
+    failures: int = 0
+    events: dict[str, InboundEvent] = field(default_factory=dict)
+    delivered: set[str] = field(default_factory=set)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    calls: int = 0
+
+    async def store(
+        self, events: Sequence[InboundEvent], deadletters: Sequence[DeadLetter]
+    ) -> list[Stored]:
+        self.calls += 1
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("postgres is down")
+        out = []
+        for e in events:
+            key = str(e.event_uuid)
+            out.append(
+                Stored(e, f"key-{e.household_id}", key not in self.events, key in self.delivered)
+            )
+            self.events.setdefault(key, e)
+        self.deadletters.extend(deadletters)
+        return out
+
+    async def mark_delivered(self, delivered: Sequence[Delivered]) -> None:
+        self.delivered.update(d.event_id for d in delivered)
+
+
+@dataclass
+class FakeCases:
+    fail_households: dict[str, int] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def deliver(self, signals: Sequence[CaseSignal]) -> DeliveryReport:
+        report = DeliveryReport()
+        broken: set[str] = set()
+        for s in signals:
+            household = s.trigger.household_key
+            if household in broken:
+                continue
+            if self.fail_households.get(household, 0):
+                self.fail_households[household] -= 1
+                broken.add(household)
+                report.failures.append(TimeoutError("temporal is down"))
+                continue
+            self.sent.append((household, s.trigger.event_id))
+            if s.may_open:
+                self.running.add(household)
+            outcome = (
+                Outcome.DELIVERED
+                if s.may_open or household in self.running
+                else Outcome.NO_OPEN_CASE
+            )
+            report.delivered.append(Delivered(s.trigger.event_id, s.workflow_id, outcome))
+        return report
+
+
+@dataclass
+class FakePublisher:
+    sent: list[tuple[bytes, bytes | None, dict[str, str]]] = field(default_factory=list)
+
+    async def __call__(self, value: bytes, key: bytes | None, headers: Mapping[str, str]) -> None:
+        self.sent.append((value, key, dict(headers)))
+
+
+def record(event: dict[str, object] | bytes, offset: int, topic: str | None = None) -> RawRecord:
+    if isinstance(event, bytes):
+        value, where = event, topic or DISABILITY_TOPIC
+    else:
+        value, where = samples.to_value(event), topic or REGISTRY[str(event["type"])].topic
+    return RawRecord(where, 0, offset, 1_700_000_000_000 + offset, b"k", value)
+
+
+def processor(
+    store: FakeStore, cases: FakeCases, publisher: FakePublisher, backoff: Backoff = QUICK
+) -> BatchProcessor:
+    return BatchProcessor(store, cases, publisher, backoff=backoff)
+
+
+async def test_a_mixed_batch_is_stored_dead_lettered_and_delivered() -> None:
+    store, cases, publisher = FakeStore(), FakeCases(), FakePublisher()
+    opens = samples.certificate_issued(household_id="HH-1")
+    joins = samples.certificate_expiring(household_id="HH-1")
+    lonely = samples.certificate_expiring(household_id="HH-2")
+    fact = samples.fact_reported(household_id="HH-3")
+    records = [record(opens, 0), record(b"{nope", 1), record(joins, 2), record(lonely, 3)]
+    records.append(record(fact, 4))
+
+    report = await processor(store, cases, publisher).process(records)
+
+    assert (report.records, report.stored, report.deadlettered) == (5, 4, 1)
+    assert (report.delivered, report.no_open_case) == (2, 1)
+    assert [e for _, e in cases.sent] == [str(opens_id(e)) for e in (opens, joins, lonely)]
+    value, key, headers = publisher.sent[0]
+    assert (value, key) == (b"{nope", b"k")
+    assert headers[SOURCE_TOPIC_HEADER] == DISABILITY_TOPIC
+    assert headers["error-kind"] == "json" and "not valid JSON" in headers[ERROR_HEADER]
+    assert headers["source-offset"] == "1"
+    assert len(store.deadletters) == 1  # logged in the same store call
+    assert str(opens_id(fact)) not in store.delivered  # facts never go to a case
+
+
+async def test_repeats_in_a_batch_and_redeliveries_are_sent_once() -> None:
+    store, cases, publisher = FakeStore(), FakeCases(), FakePublisher()
+    event = samples.settlement_recorded(household_id="HH-9")
+    pipeline = processor(store, cases, publisher)
+    report = await pipeline.process([record(event, 0), record(event, 1), record(event, 2)])
+    assert (report.stored, report.duplicates, report.delivered) == (1, 2, 1)
+    again = await pipeline.process([record(event, 3)])  # redelivered after a restart
+    assert (again.stored, again.duplicates, again.delivered) == (0, 1, 0)
+    assert len(cases.sent) == 1
+
+
+async def test_a_store_outage_is_retried_and_nothing_is_dead_lettered_meanwhile() -> None:
+    store, cases, publisher = FakeStore(failures=3), FakeCases(), FakePublisher()
+    event = samples.household_listed(household_id="HH-4")
+    report = await processor(store, cases, publisher).process([record(event, 0)])
+    assert store.calls == 4
+    assert report.stored == 1 and report.delivered == 1
+    assert publisher.sent == []
+
+
+async def test_a_long_outage_gives_up_the_batch_without_side_effects() -> None:
+    store, cases, publisher = FakeStore(failures=10**6), FakeCases(), FakePublisher()
+    event = samples.household_listed(household_id="HH-5")
+    with pytest.raises(TransientFailure, match="store kept failing"):
+        await processor(store, cases, publisher).process([record(event, 0), record(b"", 1)])
+    assert publisher.sent == [] and cases.sent == []  # the caller rewinds; nothing committed
+
+
+async def test_a_temporal_failure_resends_only_the_households_that_failed() -> None:
+    store = FakeStore()
+    cases = FakeCases(fail_households={"key-HH-B": 2})
+    publisher = FakePublisher()
+    a1, b1, b2 = (
+        samples.certificate_issued(household_id="HH-A"),
+        samples.certificate_issued(household_id="HH-B"),
+        samples.settlement_recorded(household_id="HH-B"),
+    )
+    report = await processor(store, cases, publisher).process(
+        [record(a1, 0), record(b1, 1), record(b2, 2)]
+    )
+    assert report.delivered == 3
+    assert cases.sent == [
+        ("key-HH-A", str(opens_id(a1))),
+        ("key-HH-B", str(opens_id(b1))),
+        ("key-HH-B", str(opens_id(b2))),
+    ]
+    assert store.delivered == {str(opens_id(e)) for e in (a1, b1, b2)}
+
+
+async def test_a_case_outage_beyond_the_window_raises_after_storing() -> None:
+    store = FakeStore()
+    cases = FakeCases(fail_households={"key-HH-C": 10**6})
+    event = samples.certificate_issued(household_id="HH-C")
+    with pytest.raises(TransientFailure, match="case delivery"):
+        await processor(store, cases, FakePublisher()).process([record(event, 0)])
+    assert str(opens_id(event)) in store.events and not store.delivered
+
+
+def test_validation_names_each_kind_of_bad_input() -> None:
+    good = samples.certificate_issued()
+    bad_id = samples.certificate_issued()
+    bad_id["data"]["person"]["id_number"] = "43080219680423031"  # 17 characters
+    unknown = {**samples.certificate_issued(), "type": "nobody.knows"}
+    parsed = validate_batch(
+        [
+            record(good, 0),
+            record(b"\x00\x01", 1),
+            record(unknown, 2, DISABILITY_TOPIC),
+            record(bad_id, 3),
+            record(samples.fact_reported(), 4, DISABILITY_TOPIC),
+        ]
+    )
+    assert [e.id for e in parsed.events] == [good["id"]]
+    assert [d.kind for d in parsed.deadletters] == ["json", "unknown_type", "id_number", "topic"]
+    assert all(d.reason for d in parsed.deadletters)
+
+
+def test_a_topic_prefix_is_not_part_of_the_contract_topic() -> None:
+    event = samples.certificate_issued()
+    raw = RawRecord("t1." + DISABILITY_TOPIC, 0, 0, 0, None, samples.to_value(event))
+    assert validate_batch([raw], "t1.").events and not validate_batch([raw]).events
+
+
+def test_backoff_grows_and_stops_at_the_window() -> None:
+    next_delay = Backoff(initial=0.01, factor=2, maximum=0.03, window=10).delays()
+    delays = [next_delay() for _ in range(5)]
+    assert all(d is not None for d in delays)
+    assert delays[0] is not None and delays[0] <= 0.01
+    assert max(d for d in delays if d is not None) <= 0.03
+    assert Backoff(window=0.0).delays()() is None
+
+
+def test_dead_letter_headers_carry_provenance_but_no_content() -> None:
+    bad = samples.certificate_issued()
+    bad["data"]["person"]["id_number"] = bad["data"]["person"]["id_number"][:-1] + "Y"
+    letter = validate_batch([record(bad, 7)]).deadletters[0]
+    headers = letter.headers()
+    assert headers["error-kind"] == "id_number"
+    assert headers["event-type"] == "disability.certificate.issued"
+    assert headers["event-id"] == bad["id"]
+    assert bad["data"]["person"]["id_number"] not in json.dumps(headers)
+
+
+def opens_id(event: dict[str, object]) -> object:
+    from outreach.events import event_uuid
+
+    return event_uuid(str(event["source"]), str(event["id"]))
