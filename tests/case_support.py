@@ -25,13 +25,13 @@ from temporalio.worker import Worker
 
 from outreach.activities import ActivityContext, case_activities
 from outreach.activities.channels import PostgresChannel
-from outreach.activities.read_models import CASE_PROJECTIONS
 from outreach.events import samples as s
 from outreach.events import validate_inbound
 from outreach.infra.event_store import EventStore
 from outreach.infra.ingest_store import EventStoreIngest
 from outreach.infra.ingest_triggers import case_start_for, trigger_for, workflow_id_for
 from outreach.infra.projections import HouseholdFactsProjection, subscription_for
+from outreach.infra.projections.case_tasks import CASE_PROJECTIONS
 from outreach.policy.defaults import DEFAULT_POLICY
 from outreach.policy.parameters import PolicyParameters
 from outreach.workflows.annual_review import AnnualReview

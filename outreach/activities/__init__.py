@@ -7,7 +7,9 @@
 - ``eligibility``: the policy engine's decision, recorded with its trace.
 - ``enrolment``: enrolment and closing, with their outbound messages (outbox).
 - ``review``: the annual review of enrolled households.
-- ``read_models``: the ``visit_tasks`` and ``enrolments`` projections of those events.
+
+Their read models (``visit_tasks``, ``enrolments``) are projections in
+``outreach.infra.projections.case_tasks``.
 
 Every activity is idempotent by a key derived from the case and the step (``keys``).
 """

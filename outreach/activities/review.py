@@ -24,11 +24,11 @@ from outreach.activities.enrolment import next_review_on
 from outreach.activities.facts import read_household_facts
 from outreach.activities.household import household_id_of
 from outreach.activities.keys import step_id
-from outreach.activities.read_models import programmes_of
 from outreach.activities.recording import append_case_events
 from outreach.events.outbound import EnrollmentTerminated, outbound_envelope
 from outreach.infra.event_store import OutboxMessage
 from outreach.infra.log import bind_case, get_logger
+from outreach.infra.projections.case_tasks import programmes_of
 from outreach.policy.circumstances import (
     Assets,
     DisabilityCategory,

@@ -45,12 +45,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from outreach.activities import ActivityContext, case_activities
 from outreach.activities.channels import ChannelAdapter, PostgresChannel, WebhookChannel
-from outreach.activities.read_models import CASE_PROJECTIONS
 from outreach.infra.database import open_pool
 from outreach.infra.event_store import EventStore
 from outreach.infra.log import get_logger
 from outreach.infra.personal_data import load_keyring
 from outreach.infra.projections import subscription_for
+from outreach.infra.projections.case_tasks import CASE_PROJECTIONS
 from outreach.infra.settings import Settings
 from outreach.infra.temporal import SEARCH_ATTRIBUTES, TASK_QUEUE, connect
 from outreach.infra.temporal_converter import shared_pydantic_data_converter

@@ -321,3 +321,30 @@ async def test_append_many_re_encrypts_when_a_key_was_deleted_meanwhile(
     await store.append_many([StreamAppend(stream, [event(personal={"name": "b"})], 1)])
     old, new = await store.read_stream(stream)
     assert old.shredded and new.personal == {"name": "b"}
+
+
+async def test_append_in_an_older_transaction_never_goes_behind_a_newer_head(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """A transaction that got its id before a later one appended must not append after it.
+
+    Otherwise the older transaction's (higher) version would get a lower global position, and
+    followers would read the stream out of order.
+    """
+    stream = store.stream_key(f"hh-{unique}")
+    await store.append(stream, [event(n=1)], NO_STREAM)
+    async with pg_pool.acquire() as older:
+        async with older.transaction():
+            # Any write gives the transaction its id now, before the other append.
+            await older.execute(
+                "INSERT INTO checkpoints (name) VALUES ($1)", f"test-order-{unique}"
+            )
+            newer = await store.append(stream, [event(n=2)], ANY_VERSION)  # commits first
+            with pytest.raises(ConcurrencyConflict):
+                await store.append(stream, [event(n=3)], ANY_VERSION, conn=older)
+    recorded = await store.read_stream(stream)
+    assert [e.data["n"] for e in recorded] == [1, 2]
+    assert recorded[-1].position == newer.positions[-1]
+    # Retried in a new transaction, it lands after the newer head.
+    retried = await store.append(stream, [event(n=3)], ANY_VERSION)
+    assert retried.positions[0] > newer.positions[-1] and retried.version == 3

@@ -148,7 +148,18 @@ async def test_rebuild_command(
     assert await snapshot(pg_pool, "cases", "case_id") == before
     bad = build_parser().parse_args(["projections", "rebuild", "nope"])
     assert await bad.handler(settings, bad) == 2
-    assert {p.name for p in PROJECTIONS} == {"cases", "household_facts"}
+    assert {p.name for p in PROJECTIONS} == {
+        "cases",
+        "household_facts",
+        "visit_tasks",
+        "enrolments",
+    }
+    # The case projections rebuild through the same command (twice: same rows).
+    tasks = build_parser().parse_args(["projections", "rebuild", "visit_tasks"])
+    assert await tasks.handler(settings, tasks) == 0
+    tasks_once = await snapshot(pg_pool, "visit_tasks", "task_id")
+    assert await tasks.handler(settings, tasks) == 0
+    assert await snapshot(pg_pool, "visit_tasks", "task_id") == tasks_once
 
 
 class Recorder:

@@ -14,6 +14,7 @@ from outreach.infra.database import Conn
 from outreach.infra.event_store import EventStore, RecordedEvent
 from outreach.infra.log import get_logger
 from outreach.infra.projections.base import Projection
+from outreach.infra.projections.case_tasks import CASE_PROJECTIONS
 from outreach.infra.projections.cases import CasesProjection
 from outreach.infra.projections.household_facts import HouseholdFactsProjection
 from outreach.infra.subscription import Subscription, checkpoint_lock, write_checkpoint
@@ -29,7 +30,11 @@ __all__ = [
     "subscription_for",
 ]
 
-PROJECTIONS: tuple[Projection, ...] = (CasesProjection(), HouseholdFactsProjection())
+PROJECTIONS: tuple[Projection, ...] = (
+    CasesProjection(),
+    HouseholdFactsProjection(),
+    *CASE_PROJECTIONS,
+)
 """Every projection the service maintains. Add new ones here."""
 
 log = get_logger(__name__)

@@ -3,9 +3,9 @@
 Projections in the event store's sense (:class:`~outreach.infra.projections.base.Projection`):
 applied once per event in the subscription's transaction with its checkpoint, rebuildable from
 position 0 with ``outreach.infra.projections.rebuild``. ``outreach worker`` keeps them up to date
-(:data:`CASE_PROJECTIONS`); list them in ``outreach.infra.projections.PROJECTIONS`` to have
-``outreach projections run|rebuild`` handle them as well (both can run: the checkpoint lock makes
-them take turns).
+(:data:`CASE_PROJECTIONS`); they are also listed in ``outreach.infra.projections.PROJECTIONS``,
+so ``outreach projections run|rebuild`` handles them as well (both can run: the checkpoint lock
+makes them take turns).
 
 ``visit_tasks`` (the caseworkers' inbox, ``GET /api/tasks``): ``VisitScheduled`` opens a task,
 ``VisitOverdue`` flags it (it stays open), ``VisitCompleted`` / ``VisitCancelled`` close it.
