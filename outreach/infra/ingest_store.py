@@ -46,7 +46,7 @@ from outreach.infra.event_store import (
     StreamAppend,
 )
 from outreach.infra.ingest_pipeline import Stored
-from outreach.infra.personal_data import PERSONAL
+from outreach.infra.personal_data import move_personal
 
 __all__ = ["PERSONAL_PATHS", "AppendRace", "EventStoreIngest", "new_event_for"]
 
@@ -84,31 +84,12 @@ def new_event_for(event: InboundEvent, event_id: uuid.UUID | None = None) -> New
     return NewEvent(
         event_id=event_id or event.event_uuid,
         type=event.type,
-        data=_split_personal(data, paths),
+        data=move_personal(data, paths),
         occurred_at=event.time,
         schema_version=spec.version if spec is not None else 1,
         source=event.source,
         extra_metadata=extra,
     )
-
-
-def _split_personal(data: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
-    """``personal_data.split_personal`` for a dict we own: moves in place, no deep copy."""
-    personal: dict[str, Any] = {}
-    for path in paths:
-        *parents, leaf = path.split(".")
-        source: Any = data
-        for part in parents:
-            source = source.get(part) if isinstance(source, dict) else None
-        if not isinstance(source, dict) or leaf not in source:
-            continue
-        target = personal
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = source.pop(leaf)
-    if personal:
-        data[PERSONAL] = personal
-    return data
 
 
 class AppendRace(RuntimeError):

@@ -48,6 +48,7 @@ __all__ = [
     "is_shredded",
     "load_keyring",
     "merge_personal",
+    "move_personal",
     "split_personal",
 ]
 
@@ -329,11 +330,15 @@ def split_personal(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str, A
     ``{"person": {...}, "household": {"household_id": "h1"}}`` encrypted. Missing paths are
     skipped.
     """
-    clear: dict[str, Any] = copy.deepcopy(dict(data))
-    personal: dict[str, Any] = dict(clear.pop(PERSONAL, None) or {})
+    return move_personal(copy.deepcopy(dict(data)), paths)
+
+
+def move_personal(data: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """:func:`split_personal` in place, for a dict the caller owns (no deep copy); returns it."""
+    personal: dict[str, Any] = dict(data.pop(PERSONAL, None) or {})
     for path in paths:
         *parents, leaf = path.split(".")
-        source: Any = clear
+        source: Any = data
         for part in parents:
             source = source.get(part) if isinstance(source, dict) else None
         if not isinstance(source, dict) or leaf not in source:
@@ -343,8 +348,8 @@ def split_personal(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str, A
             target = target.setdefault(part, {})
         target[leaf] = source.pop(leaf)
     if personal:
-        clear[PERSONAL] = personal
-    return clear
+        data[PERSONAL] = personal
+    return data
 
 
 def merge_personal(data: Mapping[str, Any]) -> dict[str, Any]:
