@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's two commands; needs only Python 3.11+.
 
-    python3 dev.py run    # set up .venv, start the embedded stack, run the service
+    python3 dev.py run    # set up .venv, start the embedded stack, run the service processes
     python3 dev.py test   # set up .venv, run the whole test suite (pytest, mypy, ruff)
 
 Both create ``.venv`` next to this file on first use and reinstall only when pyproject.toml
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -44,15 +46,48 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(want)
 
 
+# The service's processes on one machine (each is stateless; run more of any to scale out).
+SERVICES = (["worker"], ["ingest"], ["relay"], ["projections", "run"])
+
+
 def run() -> None:
     ensure_venv("stack")
     outreach = BIN / "outreach"
     sh(outreach, "stack", "up")
     sh(outreach, "migrate")
+    procs = [subprocess.Popen([str(outreach), *args], cwd=ROOT) for args in SERVICES]
     print(
-        "\nThe embedded stack is up (state in OUTREACH_STATE_DIR). "
-        f"Stop it with: {outreach.relative_to(ROOT)} stack down"
+        "\noutreach is running on the embedded stack: "
+        + ", ".join(" ".join(a) for a in SERVICES)
+        + ". Ctrl-C stops them; the stack keeps running until "
+        + f"`{outreach.relative_to(ROOT)} stack down`.",
+        flush=True,
     )
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [
+        " ".join(a) for a, p in zip(SERVICES, procs, strict=True) if p.returncode not in (0, -2)
+    ]
+    if failed:
+        sys.exit(f"stopped with an error: {', '.join(failed)}")
 
 
 def test(pytest_args: list[str]) -> None:
