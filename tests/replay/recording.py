@@ -49,10 +49,26 @@ async def record(
         old.unlink()
     for index, history in enumerate(runs, start=1):
         suffix = "" if len(runs) == 1 else f".run{index}"
-        document = {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
+        document = {
+            "workflow_id": history.workflow_id,
+            "history": scrub_identities(history.to_json_dict()),
+        }
         (HISTORIES / f"{name}{suffix}.json").write_text(
             json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
         )
+
+
+def scrub_identities(node: Any) -> Any:
+    """Replace worker/client identities (``pid@hostname``): they name the recording machine and
+    play no part in replay."""
+    if isinstance(node, dict):
+        return {
+            k: ("recorded" if k == "identity" and isinstance(v, str) else scrub_identities(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [scrub_identities(v) for v in node]
+    return node
 
 
 def _continued_run(history: dict[str, Any]) -> str | None:
