@@ -15,10 +15,9 @@ from temporalio import activity
 from outreach.activities.context import ActivityContext
 from outreach.activities.household import household_id_of
 from outreach.activities.keys import step_id
-from outreach.activities.recording import append_case_events
-from outreach.events.outbound import CaseClosed, EnrollmentFinalized, Outcome, outbound_envelope
+from outreach.activities.recording import append_case_events, outbox_message
+from outreach.events.outbound import CaseClosed, EnrollmentFinalized, Outcome
 from outreach.events.outbound import ProgrammeAward as OutboundAward
-from outreach.infra.event_store import OutboxMessage
 from outreach.infra.log import bind_case, get_logger
 from outreach.policy.programmes import Programme
 from outreach.workflows.case_api import Stage
@@ -81,11 +80,7 @@ class EnrolmentActivities:
                 "next_review_on": next_review_on(enrolled_on).isoformat(),
             },
         )
-        message = OutboxMessage(
-            topic=EnrollmentFinalized.topic,
-            message_id=str(event_id),
-            payload=outbound_envelope(outbound, event_id=str(event_id), time=request.at),
-        )
+        message = outbox_message(outbound, event_id, request.at)
         result = await append_case_events(
             self._ctx.store,
             request.case_id,
@@ -123,11 +118,7 @@ class EnrolmentActivities:
                 "reason": request.reason,
             },
         )
-        message = OutboxMessage(
-            topic=CaseClosed.topic,
-            message_id=str(event_id),
-            payload=outbound_envelope(outbound, event_id=str(event_id), time=request.at),
-        )
+        message = outbox_message(outbound, event_id, request.at)
         result = await append_case_events(
             self._ctx.store,
             request.case_id,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from uuid import UUID
 
 from outreach.activities.keys import step_id
-from outreach.events.outbound import OUTREACH_SOURCE
+from outreach.events.outbound import OUTREACH_SOURCE, OutboundData, outbound_envelope
 from outreach.infra.event_store import (
     ANY_VERSION,
     AppendResult,
@@ -22,7 +23,7 @@ from outreach.infra.event_store import (
 )
 from outreach.workflows.case_data import DomainEvent
 
-__all__ = ["append_case_events", "new_event"]
+__all__ = ["append_case_events", "new_event", "outbox_message"]
 
 
 def new_event(case_id: str, event: DomainEvent, at: datetime) -> NewEvent:
@@ -34,6 +35,15 @@ def new_event(case_id: str, event: DomainEvent, at: datetime) -> NewEvent:
         occurred_at=at,
         correlation_id=case_id,
         source=OUTREACH_SOURCE,
+    )
+
+
+def outbox_message(data: OutboundData, event_id: UUID, at: datetime) -> OutboxMessage:
+    """The outbox form of an outbound event, its CloudEvents id that of the causing event."""
+    return OutboxMessage(
+        topic=data.topic,
+        message_id=str(event_id),
+        payload=outbound_envelope(data, event_id=str(event_id), time=at),
     )
 
 

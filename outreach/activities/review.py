@@ -24,8 +24,8 @@ from outreach.activities.enrolment import next_review_on
 from outreach.activities.facts import read_household_facts
 from outreach.activities.household import household_id_of
 from outreach.activities.keys import step_id
-from outreach.activities.recording import append_case_events
-from outreach.events.outbound import EnrollmentTerminated, outbound_envelope
+from outreach.activities.recording import append_case_events, outbox_message
+from outreach.events.outbound import EnrollmentTerminated
 from outreach.infra.event_store import OutboxMessage
 from outreach.infra.log import bind_case, get_logger
 from outreach.infra.projections.case_tasks import programmes_of
@@ -157,13 +157,7 @@ class ReviewActivities:
                 reason=reason,
                 decision_trace=decision.trace_to_dicts(),
             )
-            outbox.append(
-                OutboxMessage(
-                    topic=EnrollmentTerminated.topic,
-                    message_id=str(event_id),
-                    payload=outbound_envelope(message, event_id=str(event_id), time=request.at),
-                )
-            )
+            outbox.append(outbox_message(message, event_id, request.at))
         await append_case_events(
             self._ctx.store,
             request.case_id,

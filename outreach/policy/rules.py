@@ -476,19 +476,9 @@ def assess_disability_living_subsidy(
     ]
     award = None
     if all(check.passed for check in checks):
-        subsidy = params.used("disability_living_subsidy_amount", on, c.district)
-        amount = round_money(subsidy.value * len(certificates))
-        checks.append(
-            _check(
-                programme,
-                "amount",
-                True,
-                f"{display(subsidy.value)} x {len(certificates)} person(s) = {amount} per month",
-                {"persons": len(certificates), "monthly_amount": amount},
-                subsidy,
-            )
+        award = _per_person_award(
+            programme, "disability_living_subsidy_amount", len(certificates), c, on, params, checks
         )
-        award = ProgrammeAward(programme, effective_from=on, monthly_amount=amount)
     return ProgrammeAssessment(programme, tuple(checks), award)
 
 
@@ -515,17 +505,32 @@ def assess_disability_nursing_subsidy(
     ]
     award = None
     if severe:
-        subsidy = params.used("disability_nursing_subsidy_amount", on, c.district)
-        amount = round_money(subsidy.value * len(severe))
-        checks.append(
-            _check(
-                programme,
-                "amount",
-                True,
-                f"{display(subsidy.value)} x {len(severe)} person(s) = {amount} per month",
-                {"persons": len(severe), "monthly_amount": amount},
-                subsidy,
-            )
+        award = _per_person_award(
+            programme, "disability_nursing_subsidy_amount", len(severe), c, on, params, checks
         )
-        award = ProgrammeAward(programme, effective_from=on, monthly_amount=amount)
     return ProgrammeAssessment(programme, tuple(checks), award)
+
+
+def _per_person_award(
+    programme: Programme,
+    parameter: str,
+    persons: int,
+    c: HouseholdCircumstances,
+    on: date,
+    params: PolicyParameters,
+    checks: list[RuleCheck],
+) -> ProgrammeAward:
+    """A monthly subsidy paid per qualifying person; appends its ``amount`` check to ``checks``."""
+    subsidy = params.used(parameter, on, c.district)
+    amount = round_money(subsidy.value * persons)
+    checks.append(
+        _check(
+            programme,
+            "amount",
+            True,
+            f"{display(subsidy.value)} x {persons} person(s) = {amount} per month",
+            {"persons": persons, "monthly_amount": amount},
+            subsidy,
+        )
+    )
+    return ProgrammeAward(programme, effective_from=on, monthly_amount=amount)
