@@ -24,7 +24,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.infra.case_worker import ensure_search_attributes
+from outreach.infra.event_store import EventStore
 from outreach.infra.migrations import migrate_dsn
+from outreach.infra.personal_data import load_keyring
 from outreach.infra.settings import Settings
 from outreach.infra.stack import Stack, StackError
 from outreach.infra.temporal import connect
@@ -94,6 +96,14 @@ async def pg_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     assert pool is not None
     yield pool
     await pool.close()
+
+
+@pytest_asyncio.fixture
+async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
+    """The event store over this session's database (its own notifier, closed after the test)."""
+    event_store = EventStore(pg_pool, load_keyring(settings))
+    yield event_store
+    await event_store.close()
 
 
 @pytest_asyncio.fixture(scope="session")

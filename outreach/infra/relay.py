@@ -34,6 +34,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from outreach.infra.event_store import CHANNEL, HORIZON_SQL
 from outreach.infra.log import get_logger
+from outreach.infra.subscription import pause
 
 __all__ = ["CONTENT_TYPE", "Producer", "Relay"]
 
@@ -100,14 +101,14 @@ class Relay:
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures)
                 log.error("relay failed; restarting", error=repr(exc), retry_in=delay)
-                await _sleep(stop, delay)
+                await pause(stop, None, delay)
 
     async def _lead(self, stop: asyncio.Event) -> None:
         conn = await self.pool.acquire()
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *_LEADER_LOCK):
                 log.debug("another relay is publishing; waiting")
-                if await _sleep(stop, self.poll_interval):
+                if await pause(stop, None, self.poll_interval):
                     return
             await conn.add_listener(CHANNEL, self._poked)
             producer = self._producer_factory()
@@ -128,7 +129,7 @@ class Relay:
             sent = await self.publish_batch(conn, producer)
             await self._maybe_prune(conn)
             if sent < self.batch_size:
-                await _sleep(stop, self.poll_interval, self._wake)
+                await pause(stop, self._wake, self.poll_interval)
 
     async def publish_batch(self, conn: PoolConnectionProxy[Any], producer: Producer) -> int:
         """Send the next unsent rows and mark them sent; returns how many."""
@@ -195,16 +196,3 @@ async def _release(
         pass
     finally:
         await pool.release(conn)
-
-
-async def _sleep(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> bool:
-    """Sleep up to ``timeout`` (less if ``stop`` or ``wake`` is set); True when stopping."""
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-    return stop.is_set()

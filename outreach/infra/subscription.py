@@ -161,7 +161,7 @@ class Subscription:
                     self._log.error(
                         "subscription step failed", error=repr(exc), retry_in=delay, exc_info=True
                     )
-                    await _wait(stop, None, delay)
+                    await pause(stop, None, delay)
                     continue
                 if result.handled:
                     self._log.debug("handled", count=result.handled, position=result.position)
@@ -169,10 +169,10 @@ class Subscription:
                     continue
                 if result.held_back:  # an older transaction is open: look again soon, backing off
                     held_back_wait = min(self.poll_interval, held_back_wait * 2)
-                    await _wait(stop, self._wake, held_back_wait)
+                    await pause(stop, self._wake, held_back_wait)
                 else:
                     held_back_wait = _HELD_BACK_RETRY / 2
-                    await _wait(stop, self._wake, self.poll_interval)
+                    await pause(stop, self._wake, self.poll_interval)
         finally:
             if listener is not None:
                 await self._unlisten(listener)
@@ -210,8 +210,8 @@ class Subscription:
         self._wake.set()
 
 
-async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
-    """Sleep up to ``timeout``; wake early when ``stop`` (or ``wake``) is set."""
+async def pause(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> bool:
+    """Sleep up to ``timeout``, less if ``stop`` (or ``wake``) is set; True when stopping."""
     waiters = [asyncio.ensure_future(stop.wait())]
     if wake is not None:
         waiters.append(asyncio.ensure_future(wake.wait()))
@@ -220,3 +220,4 @@ async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float)
     finally:
         for w in waiters:
             w.cancel()
+    return stop.is_set()

@@ -4,28 +4,16 @@ visit past its SLA escalates to the supervisors and stays open."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import asyncpg
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.workflows.case_api import VISIT_RESULT_UPDATE, Stage, UpdateAck
 from outreach.workflows.outreach_case import OVERDUE_KEY, STAGE_KEY
 from tests.case_support import case_rig, found, later, new_household, not_found
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def test_grade_one_certificate_leads_to_the_nursing_subsidy(

@@ -8,12 +8,10 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -22,7 +20,6 @@ from temporalio.testing import WorkflowEnvironment
 from outreach.events import samples as s
 from outreach.events.topics import CASES_TOPIC, ENROLLMENTS_TOPIC
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
 from outreach.workflows.case_api import (
@@ -34,13 +31,6 @@ from outreach.workflows.case_api import (
 )
 from tests.case_support import case_rig, found, new_household
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def test_yongding_household_is_visited_verified_decided_and_enrolled(

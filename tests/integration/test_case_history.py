@@ -3,27 +3,15 @@ the trigger dedupe set, the open task, the reminder schedule (absolute deadlines
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import asyncpg
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.workflows.case_api import TRIGGERS_QUERY, VISIT_RESULT_UPDATE, UpdateAck
 from tests.case_support import case_rig, new_household, not_found
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def test_case_continues_as_new_and_carries_its_state(

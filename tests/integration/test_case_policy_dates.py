@@ -9,31 +9,19 @@ it 650; the unit tests check the seed's own dates (``tests/unit/test_policy_deci
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-import asyncpg
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.policy.defaults import DEFAULT_POLICY, FIRST_EFFECTIVE
 from outreach.policy.parameters import ParameterPeriod, PolicyParameters
 from outreach.workflows.case_api import VISIT_RESULT_UPDATE, Stage, UpdateAck
 from outreach.workflows.clock import local_date
 from tests.case_support import CaseRig, case_rig, found, new_household
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 def raised_on(day: date) -> PolicyParameters:

@@ -3,18 +3,13 @@ approval does too; the case then decides again and runs a new publicity period."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
-import asyncpg
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.workflows.case_api import (
     APPROVAL_UPDATE,
     OBJECTION_UPDATE,
@@ -26,13 +21,6 @@ from outreach.workflows.case_api import (
 )
 from tests.case_support import case_rig, found, new_household
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def test_objection_during_publicity_sends_the_case_back_to_verification(

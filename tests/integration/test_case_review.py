@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
-import asyncpg
-import pytest_asyncio
 from temporalio.client import Client, ScheduleHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,21 +17,12 @@ from outreach.events import samples as s
 from outreach.events.topics import ENROLLMENTS_TOPIC
 from outreach.infra.case_worker import REVIEW_SCHEDULE_ID, ensure_review_schedule
 from outreach.infra.event_store import ANY_VERSION, EventStore, NewEvent
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.workflows.annual_review import AnnualReview
 from outreach.workflows.case_api import APPROVAL_UPDATE, VISIT_RESULT_UPDATE, Approval, UpdateAck
 from outreach.workflows.clock import local_date
 from outreach.workflows.review_data import ReviewRun
 from tests.case_support import CaseRig, case_rig, found, new_household
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def _enrol(rig: CaseRig, household_id: str, id_number: str, grade: int) -> str:

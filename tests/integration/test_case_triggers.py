@@ -3,17 +3,12 @@ a trigger after the decision opens the household's next case once this one close
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import asyncpg
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.workflows.case_api import (
     TRIGGERS_QUERY,
     VISIT_RESULT_UPDATE,
@@ -23,13 +18,6 @@ from outreach.workflows.case_api import (
 )
 from tests.case_support import case_rig, found, later, new_household
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def test_second_trigger_joins_the_open_case(

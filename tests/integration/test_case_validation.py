@@ -3,15 +3,12 @@ approval at the wrong time) is rejected and changes nothing, not even the histor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -19,8 +16,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.settings import Settings
 from outreach.workflows.case_api import (
     APPROVAL_UPDATE,
     OBJECTION_UPDATE,
@@ -35,13 +30,6 @@ from outreach.workflows.case_api import (
 )
 from tests.case_support import CaseRig, case_rig, found, new_household
 from tests.replay.recording import record
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def _rejected(handle: WorkflowHandle[Any, Any], update: str, arg: Any) -> str:

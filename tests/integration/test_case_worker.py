@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import pytest_asyncio
 from temporalio.client import Client
 
 from outreach.events import samples as s
@@ -21,7 +20,6 @@ from outreach.infra.case_worker import case_worker
 from outreach.infra.cli import build_parser
 from outreach.infra.event_store import EventStore
 from outreach.infra.ingest_triggers import case_start_for, workflow_id_for
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.settings import Settings
 from outreach.workflows.case_api import (
     STATUS_QUERY,
@@ -45,13 +43,6 @@ visit_sla = "PT1S"
 publicity = "PT2S"
 max_reminders = 1
 """
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:

@@ -6,12 +6,10 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from outreach.infra.event_store import (
     ANY_VERSION,
@@ -27,13 +25,6 @@ from outreach.infra.personal_data import SHREDDED, load_keyring
 from outreach.infra.settings import Settings
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 def event(type_: str = "Noted", **data: object) -> NewEvent:

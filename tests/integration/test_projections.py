@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from outreach.infra.cli import build_parser
 from outreach.infra.database import Conn
 from outreach.infra.event_store import NO_STREAM, EventStore, NewEvent, RecordedEvent
-from outreach.infra.personal_data import load_keyring, split_personal
+from outreach.infra.personal_data import split_personal
 from outreach.infra.projections import (
     PROJECTIONS,
     CasesProjection,
@@ -28,13 +27,6 @@ from outreach.infra.settings import Settings
 from outreach.infra.subscription import Subscription
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 def ev(type_: str, at: int, **data: Any) -> NewEvent:

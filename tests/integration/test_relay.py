@@ -5,30 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from asyncpg.pool import PoolConnectionProxy
 
 from outreach.events.outbound import CaseClosed, Outcome, outbound_envelope
 from outreach.infra.event_store import NO_STREAM, EventStore, NewEvent, OutboxMessage
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def store(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[EventStore]:
-    store = EventStore(pg_pool, load_keyring(settings))
-    yield store
-    await store.close()
 
 
 async def create_topic(settings: Settings, topic: str) -> None:
