@@ -27,6 +27,9 @@ from outreach.events.envelope import CloudEvent
 from outreach.events.fields import Amount, Flag, LowerText, NonEmptyStr, OptionalText
 from outreach.events.identity import IdNumber
 
+# One vocabulary with the policy engine (same values as CONTRACT.md).
+from outreach.policy.circumstances import DisabilityCategory, LaborCapacity
+
 __all__ = [
     "CaseEffect",
     "Certificate",
@@ -62,22 +65,6 @@ class _Open(BaseModel):
 
 
 # ---------------------------------------------------------------------------------- vocabulary
-
-
-class DisabilityCategory(StrEnum):
-    PHYSICAL = "physical"
-    VISUAL = "visual"
-    HEARING = "hearing"
-    SPEECH = "speech"
-    INTELLECTUAL = "intellectual"
-    MENTAL = "mental"
-    MULTIPLE = "multiple"
-
-
-class LaborCapacity(StrEnum):
-    FULL = "full"
-    PARTIAL = "partial"
-    NONE = "none"
 
 
 class Risk(StrEnum):

@@ -38,10 +38,10 @@ class LaborCapacity(StrEnum):
 class DisabilityCategory(StrEnum):
     """Categories on the disability certificate (残疾人证)."""
 
+    PHYSICAL = "physical"
     VISUAL = "visual"
     HEARING = "hearing"
     SPEECH = "speech"
-    PHYSICAL = "physical"
     INTELLECTUAL = "intellectual"
     MENTAL = "mental"
     MULTIPLE = "multiple"
