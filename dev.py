@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """The README's two commands; needs only Python 3.11+.
 
-    python3 dev.py run    # set up .venv, start the embedded stack, run the service processes
+    python3 dev.py run    # set up .venv, then `outreach demo`: the embedded stack, the service
+                          # and a synthetic city's month of feeds; serves until Ctrl-C
     python3 dev.py test   # set up .venv, run the whole test suite (pytest, mypy, ruff)
 
 Both create ``.venv`` next to this file on first use and reinstall only when pyproject.toml
-changes. Extra arguments after ``test`` go to pytest.
+changes. Extra arguments after ``run`` go to ``outreach demo`` (e.g. ``--seed 3``), after
+``test`` to pytest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 import venv
 from pathlib import Path
 
@@ -46,52 +48,54 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(want)
 
 
-# The service's processes on one machine (each is stateless; run more of any to scale out).
-SERVICES = (["worker"], ["ingest"], ["relay"], ["projections", "run"])
-
-
-def run() -> None:
+def run(demo_args: list[str]) -> None:
+    """Install, then ``outreach demo``: the embedded stack, every service process in one, a
+    synthetic city's month of feeds, and the URLs to open; it keeps serving until Ctrl-C."""
     ensure_venv("stack")
-    outreach = BIN / "outreach"
-    sh(outreach, "stack", "up")
-    sh(outreach, "migrate")
-    procs = [subprocess.Popen([str(outreach), *args], cwd=ROOT) for args in SERVICES]
-    print(
-        "\noutreach is running on the embedded stack: "
-        + ", ".join(" ".join(a) for a in SERVICES)
-        + ". Ctrl-C stops them; the stack keeps running until "
-        + f"`{outreach.relative_to(ROOT)} stack down`.",
-        flush=True,
-    )
+    argv = [str(BIN / "outreach"), "demo", "--keep-running", *demo_args]
+    print("+ " + " ".join(argv), flush=True)
+    child = subprocess.Popen(argv, cwd=ROOT)
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def forward(signum: int, frame: object) -> None:
+        # Ctrl-C reaches the child too (same process group); SIGTERM is passed on
+        if signum == signal.SIGTERM and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    failed = [
-        " ".join(a) for a, p in zip(SERVICES, procs, strict=True) if p.returncode not in (0, -2)
-    ]
-    if failed:
-        sys.exit(f"stopped with an error: {', '.join(failed)}")
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    code = child.wait()
+    if code not in (0, 130, -signal.SIGINT):
+        sys.exit(code)
+
+
+# Debian's chromium: the real binary, and the wrapper script that starts it.
+CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """The browser test drives Debian's chromium (no browser is ever downloaded): install it
+    from Debian's packages when it is missing and this is a Debian-like system run as root."""
+    if any(Path(p).exists() for p in CHROMIUM):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        print(
+            "note: Debian's chromium is missing and cannot be installed from here; the browser"
+            " test will fail and say how to install it",
+            flush=True,
+        )
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    print("+ " + " ".join(install), flush=True)
+    if subprocess.call(install, cwd=ROOT, env=env) != 0:  # package lists may be missing
+        sh(apt, "update", "-q", env=env)
+        sh(*install, env=env)
 
 
 def test(pytest_args: list[str]) -> None:
     ensure_venv("stack,dev")
+    ensure_chromium()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "mypy", env=env)
@@ -102,7 +106,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
         sys.exit(__doc__)
     if sys.argv[1] == "run":
-        run()
+        run(sys.argv[2:])
     else:
         test(sys.argv[2:])
 

@@ -51,6 +51,19 @@ from outreach.workflows.outreach_case import OutreachCase
 NONE = "none"
 
 
+@dataclass(frozen=True)
+class OpenedCase:
+    """A case a test opened, with its open visit task (``CaseRig.hospital_case``)."""
+
+    handle: WorkflowHandle[Any, Any]
+    case_id: str
+    task_id: str
+    household_id: str
+    household_key: str
+    district: str
+    id_number: str  # the householder's
+
+
 @dataclass
 class CaseRig:
     """One test's worker (own task queue) on the shared time-skipping server (``env``), or on
@@ -90,6 +103,29 @@ class CaseRig:
             start_signal=TRIGGER_SIGNAL,
             start_signal_args=[trigger],
             result_type=CaseOutcome,
+        )
+
+    async def hospital_case(
+        self, district: str = "yongding", *, out_of_pocket: int = 150_000
+    ) -> OpenedCase:
+        """A new household's hospital bill (``out_of_pocket`` yuan of it paid by the household)
+        opens a case; returns once the case's visit task is open."""
+        household_id, id_number = new_household(district)
+        trigger = await self.agency_event(
+            s.settlement_recorded(
+                household_id=household_id,
+                id_number=id_number,
+                district=district,
+                total_cost=out_of_pocket + 60_000,
+                fund_paid=60_000,
+                out_of_pocket=out_of_pocket,
+            )
+        )
+        handle = await self.open_case(trigger)
+        task_id = await self.open_task(handle)
+        case_id = (await self.status(handle)).case_id
+        return OpenedCase(
+            handle, case_id, task_id, household_id, trigger.household_key, district, id_number
         )
 
     async def signal(self, trigger: Trigger) -> None:
@@ -252,6 +288,7 @@ def later(days: float) -> timedelta:
 
 __all__ = [
     "CaseRig",
+    "OpenedCase",
     "case_rig",
     "found",
     "later",

@@ -204,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="run the case workflows and activities (concurrency: OUTREACH_WORKER_* settings)",
     ).set_defaults(handler=_worker)
+
+    from outreach.infra import cli_api, cli_cases, cli_serve, cli_tokens
+
+    cli_cases.register(sub)
+    cli_tokens.register(sub)
+    cli_api.register(sub)
+    cli_serve.register(sub)
     return parser
 
 

@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     """How often the annual-review schedule runs (ISO 8601 duration, e.g. P1D); each run reviews
     the enrolments whose anniversary has come."""
 
+    # -- HTTP API and web page (outreach api, outreach serve) -----------------------------
+    api_host: str = Field(default="127.0.0.1", alias="OUTREACH_API_HOST")
+    """Interface the HTTP API and web page listen on (0.0.0.0 behind a reverse proxy)."""
+    api_port: int = Field(default=8000, alias="OUTREACH_API_PORT", ge=0, le=65535)
+    api_public_url: str | None = Field(default=None, alias="OUTREACH_API_PUBLIC_URL")
+    """Base URL people open (links printed by the CLI); unset: http://api_host:api_port."""
+    temporal_ui_public_url: str | None = Field(default=None, alias="OUTREACH_TEMPORAL_UI_URL")
+    """Temporal Web UI of an external cluster, for the case page's workflow link; the embedded
+    dev server's UI is used when unset."""
+
     # -- derived addresses ------------------------------------------------------------------
     @property
     def embedded_temporal(self) -> bool:
@@ -150,6 +160,15 @@ class Settings(BaseSettings):
         if not self.embedded_temporal:
             return None
         return f"http://{self.stack_host}:{self.temporal_ui_port}"
+
+    @property
+    def temporal_ui(self) -> str | None:
+        """Base URL of Temporal's Web UI for links to a case's workflow (None: unknown)."""
+        return self.temporal_ui_public_url or self.temporal_ui_url
+
+    @property
+    def api_url(self) -> str:
+        return self.api_public_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def kafka_servers(self) -> str:

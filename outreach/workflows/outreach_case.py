@@ -136,6 +136,11 @@ NOT_ELIGIBLE = "not_eligible"
 ENROLLED = "enrolled"
 WITHDRAWN = "withdrawn"
 
+# Workflow change (``workflow.patched``): a human's input is committed to history before the
+# case acts on it, and the case's work before its run ends (see ``OutreachCase._commit``).
+# Cases whose histories predate it replay without the commit steps.
+COMMIT_ACCEPTED_PATCH = "commit-accepted-input"
+
 _S = TypeVar("_S")
 _A = TypeVar("_A")
 _R = TypeVar("_R")
@@ -173,6 +178,8 @@ class OutreachCase:
             await self._record_joined()
             return True
         if self._inbox:
+            if workflow.patched(COMMIT_ACCEPTED_PATCH):
+                await self._commit()
             item = self._inbox.pop(0)
             item.ack = await self._handle(item.payload)
             return True
@@ -204,6 +211,27 @@ class OutreachCase:
             return True
         return False
 
+    @staticmethod
+    async def _commit() -> None:
+        """End the current workflow task here, so what it did is in history before going on.
+
+        Used (``COMMIT_ACCEPTED_PATCH``) at the two points where a refused task completion
+        would otherwise leave effects without a cause:
+
+        * before acting on an update: an update is accepted only when the workflow task that
+          ran its validator completes. If that completion is refused (UnhandledCommand: a
+          signal arrived while the task was closing the case), the server drops the update and
+          its caller gets an error to retry, while the local activities run in that task would
+          already have written its events (VisitCompleted ... CaseClosed) to the event store;
+        * before the run ends (completes or continues as new): the task that ends it then holds
+          no local activity, so a trigger arriving meanwhile makes the server refuse only that
+          task, and its retry (which sees the trigger) has written nothing yet.
+
+        A retried task after this point replays the same input and its idempotent steps write
+        nothing new. The 1 ms timer costs one extra workflow task per human input and per case.
+        """
+        await workflow.sleep(timedelta(milliseconds=1), summary="commit")
+
     def _next_deadline(self) -> datetime | None:
         s = self._s
         deadlines: list[datetime] = []
@@ -223,7 +251,9 @@ class OutreachCase:
         self._publish_search_attributes()
         if self._history_long():
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if not self._has_input():
+            if workflow.patched(COMMIT_ACCEPTED_PATCH):
+                await self._commit()
+            if not self._has_input() and workflow.all_handlers_finished():
                 s = self._s
                 workflow.logger.info(
                     "case continues as new",
@@ -257,6 +287,12 @@ class OutreachCase:
             item.ack = self._ack("the case is closed: nothing changed")
         self._inbox.clear()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched(COMMIT_ACCEPTED_PATCH):
+            await self._commit()
+            for item in self._inbox:  # accepted while committing
+                item.ack = self._ack("the case is closed: nothing changed")
+            self._inbox.clear()
+            await workflow.wait_condition(workflow.all_handlers_finished)
         # Triggers that came after the decision (or while closing) open the household's next
         # case, under a new case id, in this same workflow id.
         late = [i for i in [*s.late, *s.unrecorded] if s.trigger(i).event_type in OPENING_TYPES]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -38,7 +39,9 @@ EXPECTED = {
 
 def _load() -> list[WorkflowHistory]:
     histories = []
-    for path in sorted(HISTORIES.glob("*.json")):
+    # histories/*.json: recorded with the current code; histories/v1/: recorded before the
+    # workflow's first change (``COMMIT_ACCEPTED_PATCH``), kept so running cases still replay
+    for path in sorted(HISTORIES.rglob("*.json")):
         document = json.loads(path.read_text())
         histories.append(WorkflowHistory.from_json(document["workflow_id"], document["history"]))
     return histories
@@ -65,3 +68,55 @@ async def test_recorded_histories_replay_with_current_code() -> None:
     results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
     failures = {run_id: str(error) for run_id, error in results.replay_failures.items()}
     assert not failures, failures
+
+
+def _is_local_activity(event: dict[str, Any]) -> bool:
+    marker = event.get("markerRecordedEventAttributes", {}).get("markerName")
+    return bool(marker == "core_local_activity")
+
+
+def test_effects_reach_history_before_updates_act_or_runs_end() -> None:
+    """``COMMIT_ACCEPTED_PATCH``, checked on every history recorded with the current code:
+
+    * after an update is accepted, the workflow task ends before a local activity acts on it;
+    * the workflow task that ends a run (completes, continues as new) runs no local activity.
+
+    Either way, a task completion the server refuses (a signal arrived meanwhile) cannot leave
+    events in the event store that the case's history does not have.
+    """
+    accepted = ended = 0
+    for path in sorted(HISTORIES.glob("*.json")):
+        events = json.loads(path.read_text())["history"]["events"]
+        for i, event in enumerate(events):
+            kind = event["eventType"]
+            if kind == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
+                accepted += 1
+                after = [
+                    e
+                    for e in events[i + 1 :]
+                    if e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
+                    or _is_local_activity(e)
+                ]
+                assert after and not _is_local_activity(after[0]), (
+                    f"{path.name}: event {event['eventId']}: a local activity ran in the "
+                    "workflow task that accepted the update"
+                )
+            elif kind in _RUN_ENDS:
+                ended += 1
+                task_start = max(
+                    j
+                    for j in range(i)
+                    if events[j]["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
+                )
+                assert not any(_is_local_activity(e) for e in events[task_start:i]), (
+                    f"{path.name}: the workflow task that ended the run ran a local activity"
+                )
+    assert accepted >= 5 and ended >= 5, "too few updates or run ends in the recorded histories"
+
+
+_RUN_ENDS = frozenset(
+    {
+        "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED",
+        "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW",
+    }
+)

@@ -21,6 +21,12 @@ type                          data
                               unreachable/withdrawn), ``reason``
 ============================  =============================================================
 
+The case's other domain events (``NoticeSent``, ``VisitOverdue``, ``VisitCancelled``,
+``EconomicStatusChecked``, ``ApprovalRequested``, ``ApprovalRecorded``, ``PublicityEnded``,
+``CaseWithdrawn``; ``outreach/workflows/case_events.py``) only move ``stage`` and
+``updated_at``. A deployment whose ``cases`` rows predate one of these types being followed
+brings them up to date with ``outreach projections rebuild cases``.
+
 Every one of them may also carry ``stage`` (overrides the stage below), ``district`` and
 ``programmes`` (replace the row's values). ``programmes`` is a list of programme names or of
 objects with a ``programme`` key; it is stored as given.
@@ -44,13 +50,21 @@ __all__ = ["CASE_EVENT_TYPES", "STAGE_AFTER", "CasesProjection"]
 STAGE_AFTER: Final[dict[str, str | None]] = {
     "CaseOpened": "screening",
     "TriggerJoined": None,  # no change
+    "NoticeSent": None,
     "ReminderSent": "notify",
     "VisitScheduled": "visit",
+    "VisitOverdue": None,
     "VisitCompleted": "verify",  # "visit" again when found is false: another attempt
+    "VisitCancelled": None,
+    "EconomicStatusChecked": None,
     "EligibilityAssessed": "decide",
+    "ApprovalRequested": "approval",
+    "ApprovalRecorded": None,
     "PublicityStarted": "publicity",
     "ObjectionRaised": "verify",
-    "EnrollmentFinalized": "enrolled",
+    "PublicityEnded": None,
+    "CaseWithdrawn": None,
+    "EnrollmentFinalized": "enrol",
     "CaseClosed": "closed",
 }
 """The stage a case is in after each domain event (``None``: unchanged)."""
