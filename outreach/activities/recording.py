@@ -9,6 +9,7 @@ append (transactional outbox) with the id of the event that causes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
@@ -21,6 +22,9 @@ from outreach.infra.event_store import (
     NewEvent,
     OutboxMessage,
 )
+from outreach.infra.personal_data import PERSONAL
+from outreach.infra.sealed_text import open_personal
+from outreach.workflows.case_api import is_sealed
 from outreach.workflows.case_data import DomainEvent
 
 __all__ = ["append_case_events", "new_event", "outbox_message"]
@@ -57,12 +61,28 @@ async def append_case_events(
 ) -> AppendResult:
     """Append ``events`` (one batch) to the household's stream; idempotent by their steps.
 
+    Sealed free text in an event's ``personal`` member (a visit's notes, an objection's summary:
+    ``outreach.infra.sealed_text``) is opened here, so the stored event holds it in clear inside
+    its encrypted ``personal`` member.
+
     A case's events have no read-decide-write cycle against the stream (the workflow is the only
     writer of its case and decides from its own state), so the append takes any version.
     """
+    opened = [await _opened(store, household_key, e) for e in events]
     return await store.append(
         household_key,
-        [new_event(case_id, e, at) for e in events],
+        [new_event(case_id, e, at) for e in opened],
         ANY_VERSION,
         outbox=outbox,
     )
+
+
+async def _opened(store: EventStore, household_key: str, event: DomainEvent) -> DomainEvent:
+    """The event with the sealed free text in its ``personal`` member opened (``sealed_text``)."""
+    personal = event.data.get(PERSONAL)
+    if not isinstance(personal, dict) or not any(
+        isinstance(v, str) and is_sealed(v) for v in personal.values()
+    ):
+        return event
+    data = {**event.data, PERSONAL: await open_personal(store, household_key, personal)}
+    return replace(event, data=data)

@@ -279,7 +279,7 @@ def _routes(app: FastAPI) -> None:
         """Record a home-visit result (a Temporal update on the case; 422 with the reason when
         the case rejects it, and nothing changes)."""
         try:
-            ack = await case_commands.complete_task(svc.temporal, svc.db, who, task_id, body)
+            ack = await case_commands.complete_task(svc.temporal, svc.store, who, task_id, body)
         except case_commands.CommandError as exc:
             raise _error(exc) from exc
         return _ack(ack)
@@ -290,7 +290,7 @@ def _routes(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """Record an objection received during publicity (re-opens verification)."""
         try:
-            ack = await case_commands.raise_objection(svc.temporal, svc.db, who, case_id, body)
+            ack = await case_commands.raise_objection(svc.temporal, svc.store, who, case_id, body)
         except case_commands.CommandError as exc:
             raise _error(exc) from exc
         return _ack(ack)
@@ -299,7 +299,7 @@ def _routes(app: FastAPI) -> None:
     async def approve(case_id: str, body: ApprovalIn, svc: Svc, who: Who) -> dict[str, Any]:
         """A supervisor approves (or, with ``approved: false``, rejects) the pending decision."""
         try:
-            ack = await case_commands.approve(svc.temporal, svc.db, who, case_id, body)
+            ack = await case_commands.approve(svc.temporal, svc.store, who, case_id, body)
         except case_commands.CommandError as exc:
             raise _error(exc) from exc
         return _ack(ack)

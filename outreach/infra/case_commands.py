@@ -16,6 +16,7 @@ entered history). Errors:
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,6 +33,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from outreach.infra.access import Action, Principal
+from outreach.infra.event_store import EventStore
+from outreach.infra.sealed_text import seal
 from outreach.policy.circumstances import LaborCapacity
 from outreach.workflows.case_api import (
     APPROVAL_UPDATE,
@@ -173,9 +176,10 @@ class ApprovalIn(BaseModel):
 
 
 async def complete_task(
-    client: Client, db: asyncpg.Pool, principal: Principal, task_id: str, body: VisitResultIn
+    client: Client, store: EventStore, principal: Principal, task_id: str, body: VisitResultIn
 ) -> UpdateAck:
-    row = await db.fetchrow(
+    """Send a visit result to the task's case (its notes sealed for the household)."""
+    row = await store.pool.fetchrow(
         "SELECT case_id, household, district, status FROM visit_tasks WHERE task_id = $1", task_id
     )
     if row is None or not principal.may_see(row["district"]):
@@ -187,28 +191,32 @@ async def complete_task(
     _check_may(principal, Action.COMPLETE_VISIT)
     if row["status"] != "open":
         raise CommandRejected(f"task {task_id} is {row['status']}")
-    return await _update(
-        client, row["household"], VISIT_RESULT_UPDATE, body.to_result(task_id), row["case_id"]
-    )
+    household: str = row["household"]
+    result = body.to_result(task_id)
+    result = replace(result, notes=await seal(store, household, result.notes))
+    return await _update(client, household, VISIT_RESULT_UPDATE, result, row["case_id"])
 
 
 async def raise_objection(
-    client: Client, db: asyncpg.Pool, principal: Principal, case_id: str, body: ObjectionIn
+    client: Client, store: EventStore, principal: Principal, case_id: str, body: ObjectionIn
 ) -> UpdateAck:
-    household = await _case_household(db, principal, case_id)
+    """Send an objection to the case (its summary sealed for the household)."""
+    household = await _case_household(store.pool, principal, case_id)
     _check_may(principal, Action.RAISE_OBJECTION)
     objection = Objection(
         objection_id=body.objection_id or str(uuid.uuid4()),
-        summary=body.summary,
+        summary=await seal(store, household, body.summary),
         received_on=body.received_on,
     )
     return await _update(client, household, OBJECTION_UPDATE, objection, case_id)
 
 
 async def approve(
-    client: Client, db: asyncpg.Pool, principal: Principal, case_id: str, body: ApprovalIn
+    client: Client, store: EventStore, principal: Principal, case_id: str, body: ApprovalIn
 ) -> UpdateAck:
-    household = await _case_household(db, principal, case_id)
+    """Send the supervisor's decision on the pending award (``comment`` is not sealed: it is
+    about the decision and is recorded in clear; it must not carry personal data)."""
+    household = await _case_household(store.pool, principal, case_id)
     _check_may(principal, Action.APPROVE)
     approval = Approval(
         approved=body.approved,

@@ -310,7 +310,7 @@ async def _tasks_complete(settings: Settings, args: argparse.Namespace, io: _Io)
     async with _pool(settings) as pool:
         try:
             ack = await case_commands.complete_task(
-                client, pool, local_operator(), args.task_id, body
+                client, _store(settings, pool), local_operator(), args.task_id, body
             )
         except case_commands.CommandRejected as exc:
             return _fail(command, f"rejected by the case: {exc}")

@@ -8,10 +8,12 @@ with Temporal's pydantic data converter (``outreach.infra.temporal.connect``), s
 Personal data never enters a workflow: Temporal histories cannot be crypto-shredded, so a trigger
 carries the event-store id of the stored agency event and only the non-identifying facts that
 screening needs. Names, ID numbers, phones and addresses stay (encrypted) in the event store.
-Caseworker input is figures, not identities; the free-text fields (a visit's ``notes``, an
-objection's ``summary``, a withdrawal's ``reason``) are part of the update's payload and so of
-the history: they must not repeat names, ID numbers, phones or addresses (the case stores them
-only encrypted, under ``personal`` in its domain events, and keeps no copy in its state).
+Caseworker input is figures, not identities. The free-text fields of a visit (``notes``) and an
+objection (``summary``) arrive sealed (:data:`SEALED_PREFIX`: encrypted with the household's
+data key by ``outreach.infra.case_commands``), so the history holds only ciphertext that
+crypto-shredding makes unreadable; the case keeps no copy in its state and its events carry the
+text under ``personal`` (encrypted in the event store). A withdrawal's ``reason`` and an
+approval's ``comment`` are not sealed and must not carry personal data.
 
 Caseworkers and supervisors act through updates, each with a validator: an invalid input is
 rejected before it is written to history and changes nothing (the API answers 422 with the
@@ -114,6 +116,18 @@ def case_id_for_trigger(event_id: str) -> str:
 
 # -- caseworker and supervisor input (Temporal updates, validated before they enter history) ----
 
+SEALED_PREFIX = "sealed:v1:"
+"""Free text (a visit's ``notes``, an objection's ``summary``) that starts with this prefix is
+sealed: encrypted with the household's data key before it is sent (``outreach.infra.sealed_text``),
+so the update in Temporal's history holds only ciphertext that crypto-shredding the household
+makes unreadable. The case passes it through to its event's ``personal`` member, and the
+recording activity opens it before the event is stored (encrypted again, in the event store)."""
+
+
+def is_sealed(text: str) -> bool:
+    return text.startswith(SEALED_PREFIX)
+
+
 # Update: a home-visit result for the case's open visit task (``VisitResult`` -> ``UpdateAck``).
 VISIT_RESULT_UPDATE = "complete_visit"
 # Update: an objection raised during the publicity period (``Objection`` -> ``UpdateAck``).
@@ -162,7 +176,7 @@ class VisitResult:
     ``household_size`` entries), ``consent_to_check`` (consent to the economic-status check;
     without it the case ends ``declined``), ``assets``. ``has_supporter`` (someone legally
     obliged and able to support the household) is optional; unknown counts as yes. ``notes`` is
-    free text for the timeline; it must not repeat names, ID numbers, phones or addresses.
+    free text for the timeline, sealed (:data:`SEALED_PREFIX`) by the API, the page and the CLI.
     """
 
     task_id: str

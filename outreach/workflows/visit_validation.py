@@ -12,12 +12,14 @@ from decimal import Decimal
 from typing import Final
 
 from outreach.policy.circumstances import Assets, HouseholdCircumstances
-from outreach.workflows.case_api import VisitResult
+from outreach.workflows.case_api import VisitResult, is_sealed
 
 __all__ = ["MAX_HOUSEHOLD_SIZE", "MAX_NOTES", "visit_result_problems"]
 
 MAX_HOUSEHOLD_SIZE: Final = 30
 MAX_NOTES: Final = 4000
+# sealed notes: prefix, key id, base64 of nonce + ciphertext (up to 4 UTF-8 bytes a character)
+MAX_SEALED_NOTES: Final = 100 + (12 + 16 + 4 * MAX_NOTES) * 4 // 3 + 4
 _MAX_AMOUNT: Final = Decimal("100000000")
 
 
@@ -28,7 +30,7 @@ def visit_result_problems(result: VisitResult, today: date, opened_on: date) -> 
         problems.append(f"visited_on {result.visited_on} is in the future (today is {today})")
     if result.visited_on < opened_on:
         problems.append(f"visited_on {result.visited_on} is before the case opened ({opened_on})")
-    if len(result.notes) > MAX_NOTES:
+    if len(result.notes) > (MAX_SEALED_NOTES if is_sealed(result.notes) else MAX_NOTES):
         problems.append(f"notes longer than {MAX_NOTES} characters")
     if not result.found:
         return problems

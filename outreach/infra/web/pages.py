@@ -211,7 +211,7 @@ async def complete_visit(request: Request, who: Who, task_id: str) -> Response:
         return await _task_page(request, who, task_id, entered, problems=problems, status_code=422)
     svc = _services(request)
     try:
-        ack = await case_commands.complete_task(svc.temporal, svc.db, who, task_id, body)
+        ack = await case_commands.complete_task(svc.temporal, svc.store, who, task_id, body)
     except case_commands.NotFound as exc:
         return error_page(request, 404, str(exc), who=who)
     except case_commands.Forbidden as exc:
