@@ -164,7 +164,7 @@ def render_text(summary: DemoSummary) -> str:
         f" {c.open_tasks} open, {c.overdue_tasks} overdue",
         f"through the API:  {api.get('visits_found', 0) + api.get('visits_not_found', 0)} visits"
         f" ({api.get('late_visits', 0)} after the SLA), {api.get('approvals', 0)} approvals,"
-        f" {api.get('refusals', 0)} sent back, {api.get('objections', 0)} objections",
+        f" {api.get('refusals', 0)} sent back, objections: {api.get('objections', 0)}",
         "",
     ]
     for name, url in summary.urls.items():

@@ -104,7 +104,7 @@ async def _projections_run(settings: Settings, args: argparse.Namespace) -> int:
     pool = await open_pool(settings)
     try:
         store = EventStore(pool, load_keyring(settings), notify=False)
-        await run_all(store, _stop_on_signals())
+        await run_all(store, stop_on_signals())
     finally:
         await pool.close()
     return 0
@@ -116,9 +116,7 @@ async def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
     pool = await open_pool(settings, max_size=2)
     try:
-        await Relay(pool, settings.kafka_servers, batch_size=args.batch_size).run(
-            _stop_on_signals()
-        )
+        await Relay(pool, settings.kafka_servers, batch_size=args.batch_size).run(stop_on_signals())
     finally:
         await pool.close()
     return 0
@@ -131,7 +129,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     if args.asyncapi:
         sys.stdout.write(asyncapi_json())
         return 0
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     async with build_ingest(settings):
         await stop.wait()
     return 0
@@ -141,11 +139,11 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 async def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from outreach.infra.case_worker import run_case_worker
 
-    await run_case_worker(settings, _stop_on_signals())
+    await run_case_worker(settings, stop_on_signals())
     return 0
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     """An event set by SIGINT/SIGTERM, so long-running commands finish their step and exit."""
     import signal
 
@@ -205,9 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the case workflows and activities (concurrency: OUTREACH_WORKER_* settings)",
     ).set_defaults(handler=_worker)
 
-    from outreach.infra import cli_api, cli_cases, cli_serve, cli_tokens
+    from outreach.infra import cli_api, cli_cases, cli_households, cli_serve, cli_tokens
 
     cli_cases.register(sub)
+    cli_households.register(sub)
     cli_tokens.register(sub)
     cli_api.register(sub)
     cli_serve.register(sub)

@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 async def _api(settings: Settings, args: argparse.Namespace) -> int:
     from outreach.infra.api import ApiStartError, create_app, serve_api
-    from outreach.infra.cli import _stop_on_signals
+    from outreach.infra.cli import stop_on_signals
 
     if args.host is not None or args.port is not None:
         settings = settings.model_copy(
@@ -23,7 +23,7 @@ async def _api(settings: Settings, args: argparse.Namespace) -> int:
             }
         )
     try:
-        await serve_api(settings, create_app(settings), _stop_on_signals())
+        await serve_api(settings, create_app(settings), stop_on_signals())
     except ApiStartError as exc:
         print(f"outreach api: {exc} (see the log above)", file=sys.stderr)
         return 1

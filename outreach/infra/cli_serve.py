@@ -14,13 +14,13 @@ __all__ = ["register"]
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from outreach.infra.cli import _stop_on_signals
+    from outreach.infra.cli import stop_on_signals
     from outreach.infra.serve import ServeError, serve
 
     try:
         await serve(
             settings,
-            _stop_on_signals(),
+            stop_on_signals(),
             topic_prefix=args.topic_prefix,
             task_queue=args.task_queue,
         )
@@ -33,7 +33,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from outreach.demo.runner import DemoError, DemoOptions, run_demo
     from outreach.demo.summary import DemoSummary, render_text
-    from outreach.infra.cli import _stop_on_signals
+    from outreach.infra.cli import stop_on_signals
     from outreach.infra.log import configure_logging
 
     if not args.verbose:  # the service's own logs would bury the demo's progress
@@ -63,7 +63,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         summary = await run_demo(
             settings,
             options,
-            _stop_on_signals(),
+            stop_on_signals(),
             progress=progress,
             on_summary=on_summary,
             keep_running=keep_running,
