@@ -52,7 +52,8 @@ def run(demo_args: list[str]) -> None:
     """Install, then ``outreach demo``: the embedded stack, every service process in one, a
     synthetic city's month of feeds, and the URLs to open; it keeps serving until Ctrl-C."""
     ensure_venv("stack")
-    argv = [str(BIN / "outreach"), "demo", "--keep-running", *demo_args]
+    running = [] if "--exit" in demo_args else ["--keep-running"]
+    argv = [str(BIN / "outreach"), "demo", *running, *demo_args]
     print("+ " + " ".join(argv), flush=True)
     child = subprocess.Popen(argv, cwd=ROOT)
 
