@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from outreach.infra.database import Conn
-from outreach.policy.programmes import Programme
+from outreach.policy.programmes import programme_named
 from outreach.workflows.case_data import HouseholdFacts
 
 __all__ = ["monthly_amount", "read_household_facts"]
@@ -33,7 +33,6 @@ _PER_MONTH: Final[dict[str, Decimal]] = {
     "day": Decimal(365) / 12,
     "daily": Decimal(365) / 12,
 }
-_PROGRAMMES: Final = frozenset(p.value for p in Programme)
 
 
 def monthly_amount(amount: Decimal, period: str | None) -> Decimal:
@@ -54,11 +53,8 @@ def _benefit(row: Any) -> str | None:
             detail = json.loads(detail)
         except ValueError:
             pass
-    candidates = [detail.get("programme") if isinstance(detail, dict) else detail, row["period"]]
-    for candidate in candidates:
-        if isinstance(candidate, str) and candidate.strip().lower() in _PROGRAMMES:
-            return candidate.strip().lower()
-    return None
+    programme = programme_named(detail) or programme_named(row["period"])
+    return None if programme is None else programme.value
 
 
 async def read_household_facts(conn: Conn, household_key: str) -> HouseholdFacts:

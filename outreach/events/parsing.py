@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, from_json
 
 from outreach.events.envelope import CloudEvent
 from outreach.events.feeds import InboundEvent
@@ -91,6 +91,19 @@ def parse_inbound(raw: bytes | bytearray | memoryview | str, topic: str) -> Inbo
 
     Returns the typed event (data upcast to the current schema version) or raises InvalidEvent.
     """
+    if not isinstance(raw, str):
+        # Fast path: pydantic-core's JSON parser (several times faster than json.loads). It
+        # accepts no more than json.loads does (NaN/Infinity refused like _reject_constant, and
+        # anything else it refuses goes the slow way) and gives the same document when it
+        # succeeds; every error message below comes from the slow path.
+        try:
+            document = from_json(
+                raw if not isinstance(raw, memoryview) else bytes(raw), allow_inf_nan=False
+            )
+        except (ValueError, TypeError):
+            pass
+        else:
+            return validate_inbound(document, topic)
     if isinstance(raw, str):
         text = raw
     else:

@@ -88,7 +88,10 @@ class CaseSignaller:
         for signal in signals:
             by_household.setdefault(signal.trigger.household_key, []).append(signal)
         report = DeliveryReport()
-        await asyncio.gather(*(self._household(group, report) for group in by_household.values()))
+        # Longest chains first: a household's signals go one after another, so one that
+        # started last with many signals would keep the batch waiting after the rest are done.
+        groups = sorted(by_household.values(), key=len, reverse=True)
+        await asyncio.gather(*(self._household(group, report) for group in groups))
         return report
 
     async def _household(self, group: list[CaseSignal], report: DeliveryReport) -> None:

@@ -89,6 +89,9 @@ def new_event_for(event: InboundEvent, event_id: uuid.UUID | None = None) -> New
         schema_version=spec.version if spec is not None else 1,
         source=event.source,
         extra_metadata=extra,
+        # data is model_dump(mode="json") and the envelope strings; extension values are as
+        # parsed from JSON, but an event built in code may carry any value there
+        plain_json=not extensions,
     )
 
 
@@ -161,12 +164,11 @@ class EventStoreIngest:
         if not delivered:
             return
         async with self._store.pool.acquire() as conn:
-            await conn.executemany(
-                """
-                INSERT INTO ingest_deliveries (event_id, workflow_id, outcome)
-                VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING
-                """,
-                [(uuid.UUID(d.event_id), d.workflow_id, d.outcome.value) for d in delivered],
+            await conn.execute(
+                _MARK_DELIVERED,
+                [uuid.UUID(d.event_id) for d in delivered],
+                [d.workflow_id for d in delivered],
+                [d.outcome.value for d in delivered],
             )
 
 
@@ -176,3 +178,10 @@ _KNOWN: Final = """
     WHERE e.event_id = ANY($1::uuid[])
 """
 """Which of a batch's events are stored already, and which of those reached their case."""
+
+_MARK_DELIVERED: Final = """
+    INSERT INTO ingest_deliveries (event_id, workflow_id, outcome)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+    ON CONFLICT (event_id) DO NOTHING
+"""
+"""A batch's deliveries in one statement (an event id appears once: a batch stores each once)."""

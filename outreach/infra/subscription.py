@@ -7,6 +7,11 @@ checkpoint to the page's last position, commit. Whatever the handler writes with
 therefore commits together with the checkpoint: an effect is applied exactly once even if the
 process dies at any point, and a restarted subscription resumes where the last commit left it.
 
+A subscription for some ``types`` reads its pages with them: events of other types count towards
+the page and move the checkpoint, but are neither sent by the database nor decoded (or
+decrypted) here. A step that only moved the checkpoint past such events commits without waiting
+for its WAL flush (``synchronous_commit = off``): losing it in a server crash costs a re-read.
+
 Waiting: the loop LISTENs on :data:`~outreach.infra.event_store.CHANNEL` (appends poke it) and
 polls every ``poll_interval`` anyway, so a lost notification or a dropped listener connection
 only delays it. When the page stopped short because an older transaction is still open (see the
@@ -109,25 +114,30 @@ class Subscription:
     async def step(self) -> StepResult:
         """Handle the next page in one transaction with the checkpoint."""
         async with self.store.pool.acquire() as conn, conn.transaction():
-            return await self.step_in(conn)
+            result = await self.step_in(conn)
+            if result.read and not result.handled:
+                # Only the checkpoint moved (past events of other types): losing that commit
+                # in a server crash costs a re-read, so it need not wait for its WAL flush.
+                await conn.execute("SET LOCAL synchronous_commit = off")
+            return result
 
     async def step_in(self, conn: Conn) -> StepResult:
         """:meth:`step` inside the caller's transaction (used by projection rebuilds)."""
         await checkpoint_lock(conn, self.name)
         after = await read_checkpoint(conn, self.name)
-        page = await self.store.read_page(after, self.batch_size, conn=conn)
-        if not page.events:
+        # Events of other types are only stepped over (not sent, decoded or decrypted).
+        page = await self.store.read_page(after, self.batch_size, types=self.types, conn=conn)
+        position = page.end
+        if position is None:
             return StepResult(0, 0, after, False, page.held_back)
-        wanted = [e for e in page.events if self.types is None or e.type in self.types]
-        if wanted:
-            await self.handler(conn, wanted)
-        position = page.events[-1].position
+        if page.events:
+            await self.handler(conn, page.events)
         await write_checkpoint(conn, self.name, position)
         return StepResult(
+            page.count,
             len(page.events),
-            len(wanted),
             position,
-            len(page.events) == self.batch_size,
+            page.count == self.batch_size,
             page.held_back,
         )
 

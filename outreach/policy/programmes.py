@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from outreach.policy.trace import JSONValue, RuleCheck
 
-__all__ = ["Programme", "ProgrammeAssessment", "ProgrammeAward"]
+__all__ = ["Programme", "ProgrammeAssessment", "ProgrammeAward", "programme_named"]
 
 
 class Programme(StrEnum):
@@ -25,6 +25,19 @@ class Programme(StrEnum):
     """困难残疾人生活补贴: a monthly amount per certified disabled person."""
     DISABILITY_NURSING_SUBSIDY = "disability_nursing_subsidy"
     """重度残疾人护理补贴: a monthly amount per severely disabled person."""
+
+
+def programme_named(value: object) -> Programme | None:
+    """The programme ``value`` names: a programme name (any case, spaces around), or an object
+    with such a ``programme`` member; None for anything else."""
+    if isinstance(value, dict):
+        value = value.get("programme")
+    if not isinstance(value, str):
+        return None
+    try:
+        return Programme(value.strip().lower())
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -339,3 +339,36 @@ async def test_append_in_an_older_transaction_never_goes_behind_a_newer_head(
     # Retried in a new transaction, it lands after the newer head.
     retried = await store.append(stream, [event(n=3)], ANY_VERSION)
     assert retried.positions[0] > newer.positions[-1] and retried.version == 3
+
+
+async def test_plain_json_events_are_stored_exactly_like_the_others(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """``NewEvent.plain_json`` only picks the faster encoder: same columns, same data."""
+    data = {
+        "text": '官黎坪 \u2028 "quoted" \\ back',
+        "n": 12,
+        "x": 1.5,
+        "big": 10**20,
+        "flag": True,
+        "none": None,
+        "list": [1, "two", {"three": [3.0]}],
+        "personal": {"name": "张三", "address": {"road": "解放路18号"}},
+    }
+    meta = {"cloudevent_id": "e-1", "extensions": {"traceparent": "00-ab"}}
+    rows = []
+    for plain in (False, True):
+        stream = store.stream_key(f"plain-{plain}-{unique}")
+        new = NewEvent(
+            uuid.uuid4(), "Noted", data, T0, extra_metadata=meta, source="/s", plain_json=plain
+        )
+        await store.append(stream, [new], NO_STREAM)
+        (read,) = await store.read_stream(stream)
+        stored = await pg_pool.fetchrow(
+            "SELECT data - 'personal' AS data, metadata FROM events WHERE event_id = $1",
+            new.event_id,
+        )
+        assert stored is not None
+        rows.append((read.data, read.metadata, stored["data"], stored["metadata"]))
+    assert rows[0] == rows[1]
+    assert rows[1][0] == data

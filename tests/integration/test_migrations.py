@@ -81,3 +81,47 @@ def test_badly_named_file_is_refused(tmp_path: Path) -> None:
     write(tmp_path, "add_table.sql", "SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_description\.sql"):
         discover(tmp_path)
+
+
+async def test_0201_strips_personal_detail_from_existing_household_facts(
+    pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """Rows projected before 0201 kept ``fact.detail`` in clear; 0201 keeps only a benefit's
+    programme (the same rows a rebuild gives). Run on rows of the old shape, then rolled back."""
+    [sql] = [m.sql for m in discover() if m.version == 201]
+    rows = {
+        "benefit": ('"Dibao "', '{"kind": "benefit", "detail": "Dibao "}'),
+        "pension": ('{"programme": "tekun", "office": "x"}', '{"kind": "pension", "detail": 1}'),
+        "vehicle": ('{"plate": "湘G12345"}', '{"kind": "vehicle", "detail": {"plate": "湘G1"}}'),
+    }
+    household = f"mig-{unique}"
+    async with pg_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            for kind, (detail, fact) in rows.items():
+                await conn.execute(
+                    "INSERT INTO household_facts (household, kind, detail, fact, reported_at,"
+                    " event_id, position) VALUES ($1, $2, $3::jsonb, $4::jsonb, now(), $5, 1)",
+                    household,
+                    kind,
+                    detail,
+                    fact,
+                    uuid.uuid4(),
+                )
+            await conn.execute(sql)
+            found = {
+                r["kind"]: (r["detail"], r["fact"])
+                for r in await conn.fetch(
+                    "SELECT kind, detail::text, fact::text FROM household_facts"
+                    " WHERE household = $1",
+                    household,
+                )
+            }
+        finally:
+            await tx.rollback()
+    assert found == {
+        "benefit": ('{"programme": "dibao"}', '{"kind": "benefit"}'),
+        "pension": (None, '{"kind": "pension"}'),
+        "vehicle": (None, '{"kind": "vehicle"}'),
+    }

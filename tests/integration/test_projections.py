@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -228,3 +229,142 @@ async def test_subscription_wakes_on_notify_long_before_its_poll_interval(
     finally:
         stop.set()
         await asyncio.wait_for(running, 5)
+
+
+async def test_a_typed_page_steps_over_other_types_without_sending_them(
+    store: EventStore, unique: str
+) -> None:
+    stream = store.stream_key(f"typed-{unique}")
+    wanted, other = f"Wanted{unique}", f"Other{unique}"
+    personal = {"personal": {"name": "王五"}}
+    appended = await store.append(
+        stream,
+        [
+            NewEvent(uuid.uuid4(), wanted, {"n": 1, **personal}, T0),
+            NewEvent(uuid.uuid4(), other, {"n": 2, **personal}, T0),
+            NewEvent(uuid.uuid4(), wanted, {"n": 3}, T0),
+            NewEvent(uuid.uuid4(), other, {"n": 4}, T0),
+        ],
+        NO_STREAM,
+    )
+    after = appended.positions[0] - 1
+    everything = await store.read_page(after, 4)
+    page = await store.read_page(after, 4, types={wanted})
+    assert [e.data.get("n") for e in everything.events if e.stream == stream] == [1, 2, 3, 4]
+    # Same rows read (the page ends where the untyped one does), only the wanted ones sent.
+    assert page.count == everything.count == 4
+    assert page.end == everything.end == appended.positions[-1]
+    assert [(e.position, e.data) for e in page.events] == [
+        (e.position, e.data) for e in everything.events if e.type == wanted
+    ]
+    assert page.events[0].personal == {"name": "王五"}  # decrypted like any read
+    none = await store.read_page(after, 4, types={f"Nothing{unique}"})
+    assert none.events == [] and none.count == 4 and none.end == appended.positions[-1]
+    assert everything.count == len(everything.events) and everything.end == appended.positions[-1]
+
+
+async def test_a_subscription_moves_its_checkpoint_past_events_it_does_not_handle(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    table = f"typed_{unique}"
+    await pg_pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY)")
+    stream = store.stream_key(f"typed-sub-{unique}")
+    noted = f"Noted{unique}"
+    first = await store.append(
+        stream, [ev(noted, 0), ev("Other", 1), ev(noted, 2), ev("Other", 3)], NO_STREAM
+    )
+    name = f"typed:{unique}"
+    async with pg_pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO checkpoints (name, position) VALUES ($1, $2)",
+            name,
+            first.positions[0] - 1,
+        )
+    sub = Subscription(store, name, Recorder(table), types=frozenset({noted}), batch_size=3)
+    step = await sub.step()
+    assert (step.read, step.handled, step.full) == (3, 2, True)
+    assert step.position == first.positions[2]
+    assert await sub.catch_up() == 0
+    assert await sub.position() >= first.positions[-1]  # past the last, unhandled, event
+    seen = {r["event_id"] for r in await pg_pool.fetch(f"SELECT event_id FROM {table}")}
+    assert seen == {e.event_id for e in await store.read_stream(stream) if e.type == noted}
+
+
+async def test_household_facts_page_at_once_equals_one_event_at_a_time(
+    pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """``apply_batch`` (one upsert per page) ends where applying each event in turn does,
+    whatever the order: older facts, equal times (position decides), personal detail merged,
+    shredded personal parts, events without a kind."""
+    projection = HouseholdFactsProjection()
+    households = [f"hf-{unique}-{i}" for i in range(3)]
+    events: list[RecordedEvent] = []
+    position = 10**12
+    for n in range(40):
+        household = households[n % 3]
+        kind = ("income", "vehicle", "benefit")[n % 4 % 3]
+        fact: dict[str, Any] = {"kind": kind, "amount": str(100 + n), "count": n % 3}
+        detail = ("dibao", {"programme": "Tekun "}, "unknown")[n % 3]
+        if kind == "vehicle":
+            detail = {"plate": f"湘G{n}"}
+        personal: dict[str, Any] = {"fact": {"detail": detail}}
+        if n % 7 == 0:
+            personal = {"shredded": True}
+        if n % 11 == 0:
+            fact = {"amount": "1"}  # no kind: ignored
+        position += 1 + n % 5
+        events.append(
+            RecordedEvent(
+                position=position,
+                event_id=uuid.uuid4(),
+                stream=household,
+                version=n,
+                type="facts.household.reported",
+                schema_version=1,
+                data={"household": {"district": "cili"}, "fact": fact, "personal": personal},
+                metadata={},
+                # out of order on purpose, with ties
+                occurred_at=T0 + timedelta(hours=(n * 7) % 5),
+                recorded_at=T0,
+            )
+        )
+
+    async def rows(apply: Any) -> list[dict[str, Any]]:
+        async with pg_pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                await apply(conn)
+                found = await conn.fetch(
+                    "SELECT * FROM household_facts WHERE household = ANY($1) "
+                    "ORDER BY household, kind",
+                    households,
+                )
+                return [dict(r) for r in found]
+            finally:
+                await tx.rollback()
+
+    async def one_by_one(conn: Conn) -> None:
+        for event in events:
+            await projection.apply(conn, event)
+
+    async def in_pages(conn: Conn) -> None:
+        for start in range(0, len(events), 16):
+            await projection.apply_batch(conn, events[start : start + 16])
+
+    async def all_at_once(conn: Conn) -> None:
+        await projection.apply_batch(conn, events)
+
+    expected = await rows(one_by_one)
+    assert len(expected) == 9
+    assert any(r["detail"] is not None for r in expected)
+    # of the personal detail only a benefit's programme is kept
+    assert all(
+        json.loads(r["detail"]) in ({"programme": "dibao"}, {"programme": "tekun"})
+        for r in expected
+        if r["detail"] is not None
+    )
+    assert all(r["kind"] == "benefit" for r in expected if r["detail"] is not None)
+    assert "湘G" not in repr(expected) and "unknown" not in repr(expected)
+    assert await rows(in_pages) == expected
+    assert await rows(all_at_once) == expected

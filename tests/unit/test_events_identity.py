@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 import pytest
@@ -100,3 +101,11 @@ def test_reasons_never_contain_the_number() -> None:
     for bad in (VALID[:17] + "3", VALID[:17], "430802680423031", VALID[:17] + "Y"):
         assert bad not in reason_for(bad)
         assert VALID[:14] not in reason_for(bad)
+
+
+def test_check_digit_matches_the_iso_7064_definition() -> None:
+    rng = random.Random(11643)
+    for _ in range(2000):
+        first17 = "".join(rng.choice("0123456789") for _ in range(17))
+        total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(first17))
+        assert check_digit(first17) == "10X98765432"[total % 11]

@@ -535,3 +535,43 @@ def test_id_number_as_a_number_is_an_id_failure() -> None:
 def test_fact_person_id_is_validated_too() -> None:
     error = invalid(s.fact_reported(id_number="430802680423031"), FACTS_TOPIC)
     assert (error.kind, error.reason) == ("id_number", f"data.person.id_number: {LEGACY_REASON}")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": "\\ud800"}',
+        b'{"a": 1} trailing',
+        b"\xef\xbb\xbf{}",
+        b"[1,]",
+        b'{"a": "tab\there"}',
+        b"1" * 5000,
+        b"[" * 3000 + b"]" * 3000,
+    ],
+)
+def test_bytes_and_text_are_judged_alike(raw: bytes) -> None:
+    """Bytes take a faster JSON parser; whatever it refuses goes the way text does, so every
+    input gets the same event or the same dead-letter reason either way."""
+    outcomes = []
+    for value in (raw, raw.decode("utf-8"), bytearray(raw), memoryview(raw)):
+        try:
+            outcomes.append(("event", parse_inbound(value, FACTS_TOPIC)))
+        except InvalidEvent as exc:
+            outcomes.append((exc.kind, exc.reason))
+    assert all(o == outcomes[0] for o in outcomes), outcomes
+
+
+def test_bytes_and_text_give_equal_events_for_every_sample() -> None:
+    for event_type, build in s.SAMPLE_BUILDERS.items():
+        event = build(household_id=HOUSEHOLD, id_number=ID)
+        event["ext"] = {"n": 1.25, "big": 10**30, "s": "官黎坪\u2028", "l": [None, True]}
+        raw = s.to_value(event)
+        topic = REGISTRY[event_type].topic
+        from_bytes, from_text = parse_inbound(raw, topic), parse_inbound(raw.decode(), topic)
+        assert from_bytes == from_text
+        assert from_bytes.to_json_dict() == from_text.to_json_dict()
+        assert from_bytes.extensions == from_text.extensions == {"ext": event["ext"]}

@@ -9,13 +9,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
+from temporalio.client import Client
 
 from outreach.events import InboundEvent, samples
 from outreach.events.registry import REGISTRY
 from outreach.events.topics import DISABILITY_TOPIC, ERROR_HEADER, SOURCE_TOPIC_HEADER
-from outreach.infra.case_signals import CaseSignal, Delivered, DeliveryReport, Outcome
+from outreach.infra.case_signals import (
+    CaseSignal,
+    CaseSignaller,
+    Delivered,
+    DeliveryReport,
+    Outcome,
+)
 from outreach.infra.deadletter import DeadLetter, RawRecord
 from outreach.infra.ingest_pipeline import (
     Backoff,
@@ -24,6 +33,7 @@ from outreach.infra.ingest_pipeline import (
     TransientFailure,
     validate_batch,
 )
+from outreach.workflows.case_api import Trigger
 
 QUICK = Backoff(initial=0.001, maximum=0.005, window=0.5)
 
@@ -239,3 +249,24 @@ def opens_id(event: dict[str, object]) -> object:
     from outreach.events import event_uuid
 
     return event_uuid(str(event["source"]), str(event["id"]))
+
+
+async def test_the_signaller_sends_long_household_chains_first_each_in_order() -> None:
+    """One household's signals go one after another; the household with the most goes first,
+    so it does not hold the batch up after the others are done."""
+    sent: list[str] = []
+
+    class Recording:
+        async def start_workflow(self, *args: Any, **kwargs: Any) -> None:
+            sent.append(kwargs["start_signal_args"][0].event_id)
+
+    def signal(household: str, n: int) -> CaseSignal:
+        at = datetime(2024, 3, 1, tzinfo=UTC)
+        trigger = Trigger(f"{household}-{n}", "x", "/s", at, household, "cili", True)
+        return CaseSignal(trigger, may_open=True)
+
+    signals = [signal("a", 1), signal("b", 1), signal("c", 1), signal("b", 2), signal("b", 3)]
+    signaller = CaseSignaller(cast(Client, Recording()), concurrency=1)
+    report = await signaller.deliver(signals)
+    assert not report.failures and len(report.delivered) == 5
+    assert sent == ["b-1", "b-2", "b-3", "a-1", "c-1"]

@@ -18,6 +18,7 @@ from outreach.infra.personal_data import (
     encrypt_personal,
     load_keyring,
     merge_personal,
+    merged_part,
     split_personal,
 )
 from outreach.infra.settings import load_settings
@@ -92,3 +93,27 @@ def test_bad_key_material_is_rejected() -> None:
         load_settings(OUTREACH_DATA_KEY=b64(os.urandom(16)))
     with pytest.raises(ValidationError, match="OUTREACH_HMAC_KEY"):
         load_settings(OUTREACH_HMAC_KEY="not base64 !!")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"fact": {"kind": "vehicle"}, "household": {"district": "cili"}},
+        {
+            "fact": {"kind": "vehicle", "nested": {"a": 1}},
+            "household": {"district": "cili"},
+            "personal": {"fact": {"detail": "湘G", "nested": {"b": 2}}, "person": {"n": 1}},
+        },
+        {"fact": {"kind": "x"}, "personal": {"fact": "not an object"}},
+        {"fact": "text", "personal": {"fact": {"detail": 1}}},
+        {"personal": {"fact": {"kind": "only personal"}}},
+        {"fact": {"kind": "x"}, "personal": {"shredded": True}},
+        {"fact": {"kind": "x"}, "personal": "garbage"},
+        {"personal": {"personal": {"x": 1}}},
+    ],
+)
+def test_merged_part_is_one_member_of_merge_personal(data: dict[str, object]) -> None:
+    before = repr(data)
+    for name in ("fact", "household", "person", "personal", "missing"):
+        assert merged_part(data, name) == merge_personal(data).get(name)
+    assert repr(data) == before  # the input is not modified

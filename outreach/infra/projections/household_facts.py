@@ -4,7 +4,8 @@ Source: ``facts.household.reported`` agency events (CONTRACT.md): ``data`` is
 ``{"household": {"household_id", "district", ...}, "person"?, "fact": {"kind", "amount"?,
 "count"?, "period"?, "detail"?}}``, with personal fields possibly moved under ``personal`` by
 :func:`~outreach.infra.personal_data.split_personal`; the projection reads the merged view and
-stores no personal field (the household is the event's stream key).
+stores no personal field (the household is the event's stream key; of ``fact.detail`` only the
+programme a ``benefit`` fact names is kept, as ``{"programme": ...}``).
 
 One row per (household, kind); a fact replaces the stored one of its kind only if it is newer
 by the agency's time (``occurred_at``, then position), so late, out-of-order deliveries do not
@@ -24,8 +25,9 @@ from typing import Any, ClassVar, Final
 from outreach.infra.database import Conn
 from outreach.infra.event_store import RecordedEvent, dumps
 from outreach.infra.log import get_logger
-from outreach.infra.personal_data import merge_personal
+from outreach.infra.personal_data import merged_part
 from outreach.infra.projections.base import Projection
+from outreach.policy.programmes import programme_named
 
 __all__ = ["FACTS_EVENT_TYPE", "HouseholdFactsProjection"]
 
@@ -92,14 +94,16 @@ class _Row:
 
 
 def _row(event: RecordedEvent) -> _Row | None:
-    data = merge_personal(event.data)
-    fact = data.get("fact")
+    fact = merged_part(event.data, "fact")
     if not isinstance(fact, dict) or not isinstance(fact.get("kind"), str):
         log.warning("fact event without fact.kind ignored", position=event.position)
         return None
-    household = data.get("household")
+    household = merged_part(event.data, "household")
     district = household.get("district") if isinstance(household, dict) else None
-    detail = fact.get("detail")
+    # ``detail`` is personal (free text such as an address or a plate number): only the
+    # programme a ``benefit`` fact names is kept, so the row holds nothing that shredding the
+    # household's key would have to reach
+    programme = programme_named(fact.get("detail")) if fact["kind"] == "benefit" else None
     return _Row(
         household=event.stream,
         kind=fact["kind"],
@@ -107,8 +111,8 @@ def _row(event: RecordedEvent) -> _Row | None:
         amount=_decimal(fact.get("amount")),
         count=_int(fact.get("count")),
         period=None if fact.get("period") is None else str(fact["period"]),
-        detail=None if detail is None else dumps(detail),
-        fact=dumps(fact),
+        detail=None if programme is None else dumps({"programme": programme.value}),
+        fact=dumps({k: v for k, v in fact.items() if k != "detail"}),
         reported_at=event.occurred_at,
         event_id=event.event_id,
         position=event.position,
