@@ -383,7 +383,7 @@ def _urls(settings: Settings) -> dict[str, str]:
     urls = {
         "web page": f"{base}/",
         "ops overview": f"{base}/ops",
-        "API (OpenAPI)": f"{base}/docs",
+        "API (OpenAPI)": f"{base}/openapi.json",
     }
     if settings.temporal_ui:
         urls["Temporal UI"] = settings.temporal_ui

@@ -147,6 +147,10 @@ def create_app(
         summary="Proactive outreach for social assistance: cases, visit tasks, decisions.",
         version="1",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; the service loads
+        # nothing from other sites, so only the spec itself is served (/openapi.json)
+        docs_url=None,
+        redoc_url=None,
     )
     _routes(app)
     mount_web(app)

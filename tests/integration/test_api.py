@@ -153,6 +153,8 @@ async def test_openapi_lists_the_contract_routes(api: Api) -> None:
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     errors = spec["paths"]["/api/tasks/{task_id}/complete"]["post"]["responses"]
     assert {"200", "401", "403", "404", "422", "503"} <= set(errors)
+    # no CDN-backed documentation pages: the service loads nothing from other sites
+    assert (await api.http.get("/docs")).status_code == 404
     visit_body = spec["components"]["schemas"]["VisitResultIn"]["properties"]
     assert {
         "visited_on",
