@@ -41,6 +41,7 @@ __all__ = [
     "Principal",
     "Role",
     "TokenError",
+    "TokenInfo",
     "authenticate",
     "create_token",
     "list_tokens",

@@ -87,14 +87,17 @@ Svc = Annotated[Services, Depends(services)]
 Who = Annotated[Principal, Depends(principal)]
 
 
-def _error(exc: Exception) -> HTTPException:
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    """A command or read the shared layer refused (``case_commands`` errors, ``Invisible``), as
+    the API's error answer; registered on the app, so routes need not catch them."""
+    code = status.HTTP_422_UNPROCESSABLE_CONTENT
     if isinstance(exc, case_commands.NotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    if isinstance(exc, case_commands.Forbidden | case_views.Invisible):
-        return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
-    if isinstance(exc, case_commands.Unavailable):
-        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+        code = status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, case_commands.Forbidden | case_views.Invisible):
+        code = status.HTTP_403_FORBIDDEN
+    elif isinstance(exc, case_commands.Unavailable):
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return JSONResponse({"detail": str(exc)}, status_code=code)
 
 
 def _ack(ack: UpdateAck) -> dict[str, Any]:
@@ -152,6 +155,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.add_exception_handler(case_commands.CommandError, _refused)
+    app.add_exception_handler(case_views.Invisible, _refused)
     _routes(app)
     mount_web(app)
 
@@ -245,10 +250,7 @@ def _routes(app: FastAPI) -> None:
     async def get_case(case_id: str, svc: Svc, who: Who) -> dict[str, Any]:
         """The case, its visit tasks and its ``timeline`` (domain events in order, with the
         personal fields decrypted; the read is recorded in the access log)."""
-        try:
-            detail = await case_views.case_detail(svc.db, svc.store, who, case_id, channel="api")
-        except case_views.Invisible as exc:
-            raise _error(exc) from exc
+        detail = await case_views.case_detail(svc.db, svc.store, who, case_id, channel="api")
         if detail is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
         return detail.to_dict()
@@ -282,31 +284,21 @@ def _routes(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """Record a home-visit result (a Temporal update on the case; 422 with the reason when
         the case rejects it, and nothing changes)."""
-        try:
-            ack = await case_commands.complete_task(svc.temporal, svc.store, who, task_id, body)
-        except case_commands.CommandError as exc:
-            raise _error(exc) from exc
-        return _ack(ack)
+        return _ack(await case_commands.complete_task(svc.temporal, svc.store, who, task_id, body))
 
     @app.post("/api/cases/{case_id}/objections", tags=["cases"], responses=_COMMAND)
     async def raise_objection(
         case_id: str, body: ObjectionIn, svc: Svc, who: Who
     ) -> dict[str, Any]:
         """Record an objection received during publicity (re-opens verification)."""
-        try:
-            ack = await case_commands.raise_objection(svc.temporal, svc.store, who, case_id, body)
-        except case_commands.CommandError as exc:
-            raise _error(exc) from exc
-        return _ack(ack)
+        return _ack(
+            await case_commands.raise_objection(svc.temporal, svc.store, who, case_id, body)
+        )
 
     @app.post("/api/cases/{case_id}/approve", tags=["cases"], responses=_COMMAND)
     async def approve(case_id: str, body: ApprovalIn, svc: Svc, who: Who) -> dict[str, Any]:
         """A supervisor approves (or, with ``approved: false``, rejects) the pending decision."""
-        try:
-            ack = await case_commands.approve(svc.temporal, svc.store, who, case_id, body)
-        except case_commands.CommandError as exc:
-            raise _error(exc) from exc
-        return _ack(ack)
+        return _ack(await case_commands.approve(svc.temporal, svc.store, who, case_id, body))
 
     @app.get("/api/overview", tags=["ops"], responses=_responses(401))
     async def get_overview(svc: Svc, who: Who) -> dict[str, Any]:

@@ -26,7 +26,6 @@ __all__ = [
     "tasks_table",
     "timeline_lines",
     "trace_lines",
-    "workflow_url",
 ]
 
 NONE: Final = "-"
@@ -235,13 +234,6 @@ def trace_lines(trace: Sequence[Any]) -> list[str]:
                     f"      {used.get('name')} = {used.get('value')}{unit} (since {since})"
                 )
     return lines
-
-
-def workflow_url(temporal_ui: str | None, namespace: str, workflow_id: str) -> str | None:
-    """The case's workflow in Temporal's Web UI (None when the UI's address is unknown)."""
-    if not temporal_ui:
-        return None
-    return f"{temporal_ui.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
 
 
 def case_text(detail: CaseDetail, *, workflow_link: str | None = None) -> str:

@@ -28,7 +28,6 @@ from outreach.infra.access import Channel, Principal, record_access
 from outreach.infra.deadletter import deadlettered_count
 from outreach.infra.event_store import EventStore, RecordedEvent
 from outreach.infra.personal_data import PERSONAL, is_shredded
-from outreach.infra.projections.case_tasks import programmes_of
 
 __all__ = [
     "CaseDetail",
@@ -91,7 +90,7 @@ class CaseRow(_Json):
             status=row["status"],
             stage=row["stage"],
             district=row["district"],
-            programmes=programmes_of(row["programmes"]) or _names(row["programmes"]),
+            programmes=_programmes(row["programmes"]),
             outcome=row["outcome"],
             close_reason=row["close_reason"],
             opened_at=row["opened_at"],
@@ -100,11 +99,13 @@ class CaseRow(_Json):
         )
 
 
-def _names(value: Any) -> list[Any]:
-    """``programmes`` stored as a list of names (before a decision) rather than award dicts."""
+def _programmes(value: Any) -> list[Any]:
+    """The ``programmes`` column: award objects after a decision, programme names before."""
     if isinstance(value, str):
         value = json.loads(value)
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, dict | str)]
 
 
 @dataclass(frozen=True)

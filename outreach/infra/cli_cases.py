@@ -21,18 +21,19 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import asyncpg
 from pydantic import ValidationError
-from temporalio.client import Client
 
-from outreach.infra import case_commands, case_text, case_views
-from outreach.infra.access import local_operator
-from outreach.infra.case_commands import VisitResultIn
-from outreach.infra.event_store import EventStore
 from outreach.infra.log import get_logger
 from outreach.infra.settings import Settings
+
+if TYPE_CHECKING:  # the modules below load Temporal's client and asyncpg: only when used, so
+    # `outreach --help` and the other subcommands do not pay for them at start
+    import asyncpg
+
+    from outreach.infra import case_views
+    from outreach.infra.event_store import EventStore
 
 __all__ = ["register", "visit_body"]
 
@@ -87,6 +88,7 @@ async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
+    from outreach.infra.event_store import EventStore
     from outreach.infra.personal_data import load_keyring
 
     return EventStore(pool, load_keyring(settings), notify=False)
@@ -97,6 +99,9 @@ def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
 
 async def _cases_list(settings: Settings, args: argparse.Namespace, io: _Io) -> int:
     """Cases, newest first."""
+    from outreach.infra import case_text, case_views
+    from outreach.infra.access import local_operator
+
     household = None
     if args.household_id:
         from outreach.infra.personal_data import load_keyring
@@ -122,6 +127,9 @@ async def _cases_list(settings: Settings, args: argparse.Namespace, io: _Io) -> 
 async def _case_detail(
     settings: Settings, case_id: str, *, personal: bool
 ) -> case_views.CaseDetail | None:
+    from outreach.infra import case_views
+    from outreach.infra.access import local_operator
+
     async with _pool(settings) as pool:
         return await case_views.case_detail(
             pool,
@@ -135,12 +143,13 @@ async def _case_detail(
 
 async def _cases_show(settings: Settings, args: argparse.Namespace, io: _Io) -> int:
     """A case: summary, visit tasks, decision trace, timeline."""
+    from outreach.infra import case_text
+    from outreach.infra.temporal import workflow_ui_url
+
     detail = await _case_detail(settings, args.case_id, personal=not args.no_personal)
     if detail is None:
         return _fail("cases show", f"no case {args.case_id}")
-    link = case_text.workflow_url(
-        settings.temporal_ui, settings.temporal_namespace, detail.workflow_id
-    )
+    link = workflow_ui_url(settings.temporal_ui, settings.temporal_namespace, detail.workflow_id)
     if io.as_json:
         io.json({**detail.to_dict(), "workflow_url": link})
     else:
@@ -150,6 +159,8 @@ async def _cases_show(settings: Settings, args: argparse.Namespace, io: _Io) -> 
 
 async def _history(settings: Settings, args: argparse.Namespace, io: _Io) -> int:
     """A case's timeline: its domain events and triggering agency events, oldest first."""
+    from outreach.infra import case_text
+
     detail = await _case_detail(settings, args.case_id, personal=not args.no_personal)
     if detail is None:
         return _fail("history", f"no case {args.case_id}")
@@ -165,6 +176,9 @@ async def _history(settings: Settings, args: argparse.Namespace, io: _Io) -> int
 
 async def _tasks_list(settings: Settings, args: argparse.Namespace, io: _Io) -> int:
     """Visit tasks, soonest due first."""
+    from outreach.infra import case_text, case_views
+    from outreach.infra.access import local_operator
+
     async with _pool(settings) as pool:
         rows = await case_views.list_tasks(
             pool,
@@ -296,6 +310,10 @@ def _field(loc: tuple[str | int, ...]) -> str:
 
 async def _tasks_complete(settings: Settings, args: argparse.Namespace, io: _Io) -> int:
     """Record a home-visit result (a Temporal update on the case; the case's validator decides)."""
+    from outreach.infra import case_commands, case_views
+    from outreach.infra.access import local_operator
+    from outreach.infra.case_commands import VisitResultIn
+
     command = "tasks complete"
     try:
         body = VisitResultIn.model_validate(visit_body(args))
@@ -306,7 +324,7 @@ async def _tasks_complete(settings: Settings, args: argparse.Namespace, io: _Io)
         return _fail(command, f"invalid visit result, nothing sent:\n{text}", 2)
     from outreach.infra.temporal import connect
 
-    client: Client = await connect(settings)
+    client = await connect(settings)
     async with _pool(settings) as pool:
         try:
             ack = await case_commands.complete_task(

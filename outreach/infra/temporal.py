@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -27,4 +29,15 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_target,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+    )
+
+
+def workflow_ui_url(temporal_ui: str | None, namespace: str, workflow_id: str) -> str | None:
+    """A workflow's page in Temporal's Web UI (``Settings.temporal_ui``); None when the UI's
+    address is unknown."""
+    if not temporal_ui:
+        return None
+    return (
+        f"{temporal_ui.rstrip('/')}/namespaces/{quote(namespace, safe='')}"
+        f"/workflows/{quote(workflow_id, safe='')}"
     )

@@ -15,6 +15,7 @@ from outreach.infra.case_commands import VisitResultIn
 from outreach.infra.case_views import TimelineEntry
 from outreach.infra.cli import build_parser
 from outreach.infra.cli_cases import BadArguments, validation_text, visit_body
+from outreach.infra.temporal import workflow_ui_url
 
 AT = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)
 
@@ -111,9 +112,9 @@ def test_trace_lines_name_rule_outcome_and_parameters() -> None:
 
 
 def test_workflow_url() -> None:
-    assert case_text.workflow_url(None, "default", "w") is None
+    assert workflow_ui_url(None, "default", "w") is None
     assert (
-        case_text.workflow_url("http://ui:8233/", "default", "outreach-case-k")
+        workflow_ui_url("http://ui:8233/", "default", "outreach-case-k")
         == "http://ui:8233/namespaces/default/workflows/outreach-case-k"
     )
 

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from outreach.infra import case_commands, case_views
 from outreach.infra.access import Action, Principal, authenticate
 from outreach.infra.log import get_logger
+from outreach.infra.temporal import workflow_ui_url
 from outreach.infra.web.rendering import href, lang_of, render
 from outreach.infra.web.session import (
     check_origin,
@@ -219,6 +220,9 @@ async def complete_visit(request: Request, who: Who, task_id: str) -> Response:
     except case_commands.CommandRejected as exc:
         log.info("web visit result rejected", task_id=task_id, reason=str(exc))
         return await _task_page(request, who, task_id, entered, rejected=str(exc), status_code=422)
+    except case_commands.Unavailable as exc:  # nothing was recorded: the form keeps the values
+        log.warning("web visit result not delivered", task_id=task_id, reason=str(exc))
+        return await _task_page(request, who, task_id, entered, rejected=str(exc), status_code=503)
     log.info("web visit recorded", task_id=task_id, case_id=ack.case_id, stage=ack.stage.value)
     query = urlencode({"recorded": "visit", "stage": ack.stage.value})
     return _see_other(href(request, f"/cases/{quote(ack.case_id, safe='')}?{query}"))
@@ -239,14 +243,10 @@ async def case_page(
     if detail is None:
         return error_page(request, 404, f"case {case_id}", who=who)
     tr = lang_of(request)
-    workflow_url = None
-    ui = svc.settings.temporal_ui
-    if ui:
-        namespace = quote(svc.settings.temporal_namespace, safe="")
-        workflow_url = (
-            f"{ui.rstrip('/')}/namespaces/{namespace}/workflows/"
-            f"{quote(detail.workflow_id, safe='')}"
-        )
+    settings = svc.settings
+    workflow_url = workflow_ui_url(
+        settings.temporal_ui, settings.temporal_namespace, detail.workflow_id
+    )
     flash_stage = stage if recorded == "visit" and stage in set(Stage) else None
     return render(
         request,
