@@ -12,14 +12,16 @@ event store's event id.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError, core_schema
 
-from outreach.events.fields import NonEmptyStr, Rfc3339Time, Token
+from outreach.events.fields import JsonForm, NonEmptyStr, Rfc3339Time, Token
 
 __all__ = [
     "EVENT_NAMESPACE",
@@ -30,9 +32,17 @@ __all__ = [
 
 EVENT_NAMESPACE = uuid.UUID("5b0f7c1e-8a43-5d2e-9c61-0e6a3f1d2b74")
 """Fixed namespace for :func:`event_uuid`. Never change it: stored event ids derive from it."""
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 
 # application/json, application/cloudevents+json, application/foo+json; parameters allowed.
 _JSON_MEDIA_TYPE = re.compile(r"\s*application/(?:[\w.+-]*\+)?json\s*(?:;.*)?", re.IGNORECASE)
+# The same for JSON input (pydantic-core's regex engine), with ASCII letters and only spaces
+# and tabs around: it matches a subset of what _JSON_MEDIA_TYPE matches, never more.
+_JSON_MEDIA_TYPE_ASCII = r"^[ \t]*(?i-u:application/(?:[a-z0-9_.+-]*\+)?json)[ \t]*(?:;[^\n]*)?$"
+
+NOT_STRUCTURED_JSON = frozenset({"data_base64", "datacontenttype"})
+"""Error types saying an event is not in structured JSON mode. Such an error is reported alone:
+the rest of the event is not worth checking."""
 
 
 def idempotency_key(source: str, event_id: str) -> str:
@@ -44,8 +54,40 @@ def idempotency_key(source: str, event_id: str) -> str:
 
 
 def event_uuid(source: str, event_id: str) -> uuid.UUID:
-    """A deterministic UUID (v5) for ``(source, id)``: the same pair always gives the same id."""
-    return uuid.uuid5(EVENT_NAMESPACE, idempotency_key(source, event_id))
+    """A deterministic UUID (v5) for ``(source, id)``: the same pair always gives the same id.
+
+    Exactly ``uuid.uuid5(EVENT_NAMESPACE, idempotency_key(source, event_id))``, with the
+    namespace's bytes computed once rather than per call (half of uuid5's cost).
+    """
+    name = idempotency_key(source, event_id).encode()
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
+
+
+def _json_media_type(value: str) -> str:
+    if not _JSON_MEDIA_TYPE.fullmatch(value):
+        raise PydanticCustomError(
+            "datacontenttype",
+            "datacontenttype must be a JSON media type such as application/json",
+        )
+    return value
+
+
+def _no_data_base64(value: Any) -> None:
+    raise PydanticCustomError(
+        "data_base64", "data_base64 is not supported: data must be a JSON value in 'data'"
+    )
+
+
+_JsonMediaType = Annotated[
+    str,
+    AfterValidator(_json_media_type),
+    JsonForm(core_schema.str_schema(pattern=_JSON_MEDIA_TYPE_ASCII)),
+]
+
+# Checks at field level rather than in a model "before" validator: that would make pydantic
+# build the whole event as Python objects before validating JSON bytes (a quarter of the time).
+_NoDataBase64 = SkipJsonSchema[Annotated[None, BeforeValidator(_no_data_base64)]]
 
 
 class CloudEvent(BaseModel):
@@ -62,28 +104,14 @@ class CloudEvent(BaseModel):
     source: Token
     type: NonEmptyStr
     time: Rfc3339Time
-    datacontenttype: str | None = None
+    datacontenttype: _JsonMediaType | None = None
     dataschema: str | None = None
     subject: str | None = None
     schemaversion: int | None = Field(default=None, ge=0)
     data: Any
-
-    @model_validator(mode="before")
-    @classmethod
-    def _structured_json_only(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            if "data_base64" in value:
-                raise PydanticCustomError(
-                    "data_base64",
-                    "data_base64 is not supported: data must be a JSON value in 'data'",
-                )
-            content_type = value.get("datacontenttype")
-            if isinstance(content_type, str) and not _JSON_MEDIA_TYPE.fullmatch(content_type):
-                raise PydanticCustomError(
-                    "datacontenttype",
-                    "datacontenttype must be a JSON media type such as application/json",
-                )
-        return value
+    data_base64: _NoDataBase64 = Field(default=None, exclude=True, repr=False)
+    """Structured JSON mode only: present at all (even null), data_base64 is an error. So it is
+    never set, never dumped, and not in the JSON schema."""
 
     @property
     def idempotency_key(self) -> str:

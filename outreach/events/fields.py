@@ -2,21 +2,37 @@
 
 Every custom failure raises :class:`pydantic_core.PydanticCustomError` with a plain-English
 message, because the message ends up in a dead-letter header read by a person.
+
+Ingest first validates the raw JSON bytes in pydantic's JSON mode (the fast path of
+:func:`outreach.events.parse_inbound`) and validates the decoded document (Python mode) when
+that fails. So every type here must accept no more from JSON than from the decoded document,
+and give the same value when it accepts: see :class:`JsonForm`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StrictBool,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 __all__ = [
     "Amount",
     "Flag",
+    "JsonForm",
     "LowerText",
     "NonEmptyStr",
     "OptionalText",
@@ -28,6 +44,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # RFC 3339 date-time: full date, time, optional fraction, mandatory offset ("Z" or +hh:mm).
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+# The same shape for the Rust regex engine (JSON input), ASCII digits only: it matches a subset
+# of what _RFC3339 matches (Python's \d also takes other Unicode digits), never more.
+_RFC3339_ASCII = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 
 
 def _non_empty(value: str) -> str:
@@ -38,13 +60,14 @@ def _non_empty(value: str) -> str:
 
 
 def _token(value: str) -> str:
-    if _CONTROL.search(value):
+    stripped = _non_empty(value)
+    if _CONTROL.search(stripped):
         raise PydanticCustomError("control_characters", "must not contain control characters")
-    return value
+    return stripped
 
 
-def _lower(value: str) -> str:
-    return value.lower()
+def _lower_text(value: str) -> str:
+    return _non_empty(value).lower()
 
 
 def _not_negative(value: Decimal) -> Decimal:
@@ -72,23 +95,88 @@ def _rfc3339_text(value: Any) -> Any:
     return value
 
 
-NonEmptyStr = Annotated[str, AfterValidator(_non_empty)]
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (Annotated metadata is hashed)
+class JsonForm:
+    """Validate JSON input with ``schema`` instead of the annotated type's validators.
+
+    JSON mode (``model_validate_json``) is ingest's fast path; with this, it validates these
+    fields with pydantic-core's own checks (no Python call per field). Python input keeps the
+    annotated validators and their messages: a JSON failure only means the slow path (the
+    decoded document, validated as Python input) runs and words the reason. So ``schema`` must
+    accept a subset of the JSON values the Python form accepts, and give the same value for
+    them. The JSON schema (docs) is the Python form's.
+    """
+
+    schema: CoreSchema
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.json_or_python_schema(
+            json_schema=self.schema, python_schema=handler(source)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        assert schema["type"] == "json-or-python"
+        return handler(schema["python_schema"])
+
+
+# pydantic-core strips Unicode White_Space; str.strip() also strips U+001C-U+001F. Strings
+# free of those four strip alike both ways.
+_NO_SEPARATORS = r"^[^\x1c-\x1f]*$"
+
+
+def _json_str(*, pattern: str = _NO_SEPARATORS, min_length: int = 1) -> JsonForm:
+    return JsonForm(
+        core_schema.str_schema(strip_whitespace=True, min_length=min_length, pattern=pattern)
+    )
+
+
+NonEmptyStr = Annotated[str, AfterValidator(_non_empty), _json_str()]
 """A string that is not blank; surrounding whitespace is stripped."""
 
-Token = Annotated[str, AfterValidator(_non_empty), AfterValidator(_token)]
+Token = Annotated[str, AfterValidator(_token), _json_str(pattern=r"^[^\x00-\x1f\x7f]*$")]
 """An identifier (CloudEvents ``id``/``source``): not blank, no control characters."""
 
-LowerText = Annotated[str, AfterValidator(_non_empty), AfterValidator(_lower)]
+LowerText = Annotated[str, AfterValidator(_lower_text)]
 """Free text normalised to stripped lower case (e.g. ``district``)."""
 
-OptionalText = Annotated[str, AfterValidator(str.strip)]
+OptionalText = Annotated[str, AfterValidator(str.strip), _json_str(min_length=0)]
 """Free text that may be empty; surrounding whitespace is stripped."""
 
-Amount = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_not_negative)]
+Amount = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    AfterValidator(_not_negative),
+    # JSON: the decoded value (any_schema), validated as Python input. Straight from JSON,
+    # pydantic reads a float for a Decimal from its own shortest text, without exponent or
+    # ".0" (100.0 -> Decimal('100')); from Python via str() (Decimal('100.0')): equal numbers
+    # that serialise differently. ge=0 is _not_negative for finite Decimals.
+    JsonForm(
+        core_schema.chain_schema(
+            [core_schema.any_schema(), core_schema.decimal_schema(allow_inf_nan=False, ge=0)]
+        )
+    ),
+]
 """Yuan, as Decimal; JSON numbers or numeric strings; never negative, never NaN/Infinity."""
 
 Flag = StrictBool
 """A JSON boolean; ``"yes"``, ``1`` and friends are rejected rather than guessed."""
 
-Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+Rfc3339Time = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    # JSON: a string of the RFC 3339 shape (ASCII digits: a subset of what _RFC3339 takes),
+    # then the same datetime parser as Python input gets after _rfc3339_text.
+    JsonForm(
+        core_schema.chain_schema(
+            [
+                core_schema.str_schema(pattern=_RFC3339_ASCII),
+                core_schema.datetime_schema(tz_constraint="aware"),
+            ]
+        )
+    ),
+]
 """An RFC 3339 timestamp string with an explicit offset; the offset is preserved."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+import time
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from outreach.events import identity
 from outreach.events.identity import (
     LEGACY_REASON,
     IdNumberError,
@@ -109,3 +111,50 @@ def test_check_digit_matches_the_iso_7064_definition() -> None:
         first17 = "".join(rng.choice("0123456789") for _ in range(17))
         total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(first17))
         assert check_digit(first17) == "10X98765432"[total % 11]
+
+
+def _date_rule(born: str, today: date) -> str | None:
+    """The birth-date rule as first written, with date(): the reason, or None when valid."""
+    try:
+        day = date(int(born[:4]), int(born[4:6]), int(born[6:]))
+    except ValueError:
+        return "positions 7-14 of an ID number must be a valid birth date (YYYYMMDD)"
+    if not date(1900, 1, 1) <= day <= today:
+        return "the birth date in an ID number must lie between 1900-01-01 and today"
+    return None
+
+
+def test_birth_dates_are_judged_as_with_date_objects() -> None:
+    """The birth date is checked as text (no date() per ID number); same verdict, same reason."""
+    today = date(2024, 3, 1)
+    years = ["0000", "0001", "1899", "1900", "1904", "1999", "2000", "2023", "2024", "2025"]
+    years += ["2100", "9999"]
+    days = [f"{d:02d}" for d in range(0, 33)]
+    for year in years:
+        for month in [f"{m:02d}" for m in range(0, 14)] + ["99"]:
+            for day in days:
+                first17 = f"430802{year}{month}{day}031"
+                number = first17 + check_digit(first17)
+                expected = _date_rule(f"{year}{month}{day}", today)
+                if expected is None:
+                    assert validate_id_number(number, today=today) == number
+                else:
+                    assert reason_for(number, today=today) == expected
+
+
+def test_today_follows_the_clock_in_china(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today's date is cached for the day it was computed for, and only for that day."""
+    midnight_in_china = datetime(2024, 3, 2, tzinfo=timezone(timedelta(hours=8))).timestamp()
+    born_on_2_march = make_id_number("430802", date(2024, 3, 2), 12)
+    clock = [midnight_in_china - 0.001]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    assert "and today" in reason_for(born_on_2_march)  # still 1 March in China
+    clock[0] = midnight_in_china
+    assert validate_id_number(born_on_2_march) == born_on_2_march
+    clock[0] = midnight_in_china - 3600  # the clock went back
+    assert "and today" in reason_for(born_on_2_march)
+    monkeypatch.undo()
+    before = datetime.now(timezone(timedelta(hours=8))).date()
+    got = identity._today_in_china()
+    after = datetime.now(timezone(timedelta(hours=8))).date()
+    assert got in {f"{before:%Y%m%d}", f"{after:%Y%m%d}"}
