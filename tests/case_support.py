@@ -81,7 +81,7 @@ class CaseRig:
         """Store an agency event as ingest does; the trigger ingest would send for it."""
         event = validate_inbound(document)
         ingest = EventStoreIngest(self.store)
-        await ingest.store([event], [])
+        await ingest.store_events([event])
         trigger = trigger_for(event, ingest.household_key(event))
         assert trigger is not None
         return trigger
@@ -89,7 +89,7 @@ class CaseRig:
     async def fact(self, document: dict[str, Any]) -> None:
         """Store a facts event and bring the household_facts projection up to date."""
         event = validate_inbound(document)
-        await EventStoreIngest(self.store).store([event], [])
+        await EventStoreIngest(self.store).store_events([event])
         await subscription_for(self.store, HouseholdFactsProjection()).catch_up()
 
     async def open_case(self, trigger: Trigger) -> WorkflowHandle[Any, Any]:

@@ -27,8 +27,15 @@ Appending to many streams at once
     two statements, each stream's versions continued in order, positions as below. All or
     nothing: a version conflict on any stream raises :class:`ConcurrencyConflict` and writes
     nothing; a stream whose events are all stored already is reported ``duplicate=True`` (and
-    not written), per stream. No outbox messages (use ``append`` for those). Ingest stores each
-    Kafka batch with it.
+    not written), per stream. No outbox messages (use ``append`` for those).
+
+Appending only what is new
+    ``append_new([...], conn=conn)`` (``outreach_append_new``, migration 0031) is idempotent per
+    event rather than per stream: it appends the events whose ids are not stored yet, at any
+    version, skips the others and reports their ids. That is what a feed needs (a batch read
+    again after a crash may hold an old and a new event of one household), and the common case
+    costs one statement that returns no rows. Ingest stores each Kafka batch with it, in chunks,
+    all in one transaction.
 
 Global position, and why followers never skip an event
     A ``bigserial`` would not do: a transaction that drew position 5 may commit after another
@@ -47,7 +54,9 @@ Global position, and why followers never skip an event
     seen position N never later finds a committed event below N.
 
     A follower of a few event types (a projection) reads with ``read_page(..., types=...)``:
-    the page covers the same positions, but only the wanted events are sent and decoded.
+    the page covers the same positions, but only the wanted events are sent and decoded. One
+    that needs few personal members reads with ``decrypt=False`` and opens only those
+    (:meth:`RecordedEvent.decrypted`).
 
     Order is transaction-id order, not commit order: events of a transaction that started
     writing earlier but commits later are delivered first, once it has committed. Because
@@ -73,10 +82,12 @@ Wake-ups
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import operator
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -93,6 +104,7 @@ from outreach.infra.personal_data import (
     KeyRing,
     encrypt_personal,
     is_shredded,
+    nonces,
 )
 
 __all__ = [
@@ -100,6 +112,7 @@ __all__ = [
     "CHANNEL",
     "HORIZON_SQL",
     "NO_STREAM",
+    "AppendNewResult",
     "AppendResult",
     "ConcurrencyConflict",
     "DuplicateEventError",
@@ -109,6 +122,7 @@ __all__ = [
     "OutboxMessage",
     "Page",
     "RecordedEvent",
+    "SealedPersonal",
     "StreamAppend",
 ]
 
@@ -206,6 +220,21 @@ class StreamAppend:
     expected_version: int | None = ANY_VERSION
 
 
+@dataclass(frozen=True, slots=True)
+class SealedPersonal:
+    """An event's ``personal`` member as stored (encrypted), read with the household's data key
+    as it was at that read (``key_id`` None: none, i.e. shredded), and the keys to open it."""
+
+    stored: object
+    key_id: uuid.UUID | None
+    wrapped_key: bytes | None
+    keys: DataKeys = field(repr=False, compare=False)
+
+    def open(self, stream: str, event_id: uuid.UUID) -> dict[str, Any]:
+        """The member in clear, or :data:`~outreach.infra.personal_data.SHREDDED`."""
+        return self.keys.decrypt(stream, event_id, self.stored, self.key_id, self.wrapped_key)
+
+
 @dataclass(frozen=True)
 class RecordedEvent:
     position: int
@@ -215,19 +244,32 @@ class RecordedEvent:
     type: str
     schema_version: int
     data: dict[str, Any]
-    """As appended, with ``personal`` decrypted (or ``{"shredded": true}``)."""
+    """As appended, with ``personal`` decrypted (or ``{"shredded": true}``); read with
+    ``decrypt=False``, without ``personal`` (see :attr:`sealed`)."""
     metadata: dict[str, Any]
     occurred_at: datetime
     recorded_at: datetime
+    sealed: SealedPersonal | None = field(default=None, repr=False, compare=False)
+    """Read with ``decrypt=False``: the ``personal`` member, still encrypted, kept out of
+    ``data``; :meth:`decrypted` (or :attr:`personal`) opens it. None otherwise."""
 
     @property
     def personal(self) -> dict[str, Any] | None:
-        value = self.data.get(PERSONAL)
+        value = self.data.get(PERSONAL) if self.sealed is None else self._open()
         return value if isinstance(value, dict) and not is_shredded(value) else None
 
     @property
     def shredded(self) -> bool:
-        return is_shredded(self.data.get(PERSONAL))
+        return is_shredded(self.data.get(PERSONAL) if self.sealed is None else self._open())
+
+    def decrypted(self) -> RecordedEvent:
+        """This event with ``personal`` in ``data``, decrypted: itself unless it is sealed."""
+        if self.sealed is None:
+            return self
+        return replace(self, data={**self.data, PERSONAL: self._open()}, sealed=None)
+
+    def _open(self) -> dict[str, Any] | None:
+        return None if self.sealed is None else self.sealed.open(self.stream, self.event_id)
 
     @property
     def causation_id(self) -> str | None:
@@ -254,6 +296,16 @@ class AppendResult:
     @property
     def position(self) -> int:
         return self.positions[-1]
+
+
+@dataclass(frozen=True)
+class AppendNewResult:
+    """What :meth:`EventStore.append_new` did."""
+
+    appended: int
+    """Events written now."""
+    stored_already: frozenset[uuid.UUID]
+    """Ids of the events skipped because they were stored before (nothing written for them)."""
 
 
 @dataclass(frozen=True)
@@ -284,26 +336,35 @@ _COLUMNS = (
     "e.position, e.event_id, e.stream, e.version, e.type, e.schema_version, e.data, e.metadata,"
     " e.occurred_at, e.recorded_at, k.key_id, k.wrapped_key"
 )
-_READ_ALL = f"""
-    SELECT {_COLUMNS} FROM events e LEFT JOIN household_keys k ON k.stream = e.stream
-    WHERE e.position > $1 AND e.position < {HORIZON_SQL}
-    ORDER BY e.position LIMIT $2
+_READ_PAGE = f"""
+    WITH scan AS MATERIALIZED (
+        SELECT e.position, e.position < {HORIZON_SQL} AS settled,
+               $3::text[] IS NULL OR e.type = ANY($3::text[]) AS wanted
+        FROM events e WHERE e.position > $1 ORDER BY e.position LIMIT $2
+    ), page AS (
+        SELECT count(*) FILTER (WHERE settled) AS read,
+               max(position) FILTER (WHERE settled) AS last,
+               coalesce(bool_or(NOT settled), false) AS held_back
+        FROM scan
+    )
+    SELECT p.read, p.last, p.held_back, {_COLUMNS}
+    FROM page p
+    LEFT JOIN (scan s JOIN events e ON e.position = s.position AND s.settled AND s.wanted
+               LEFT JOIN household_keys k ON k.stream = e.stream) ON true
 """
-_READ_TYPED = f"""
-    SELECT e.position, e.event_id, e.stream, e.version, e.type, e.schema_version,
-           CASE WHEN e.type = ANY($3::text[]) THEN e.data END AS data,
-           CASE WHEN e.type = ANY($3::text[]) THEN e.metadata END AS metadata,
-           e.occurred_at, e.recorded_at, k.key_id, k.wrapped_key
-    FROM events e
-    LEFT JOIN household_keys k ON k.stream = e.stream AND e.type = ANY($3::text[])
-    WHERE e.position > $1 AND e.position < {HORIZON_SQL}
-    ORDER BY e.position LIMIT $2
-"""
-"""``_READ_ALL`` sending (and joining keys for) only the events of the wanted types: a follower
-of a few types moves past the others without transferring, decoding or decrypting them."""
-_HELD_BACK = (
-    f"SELECT position FROM events WHERE position >= {HORIZON_SQL} ORDER BY position LIMIT 1"
-)
+"""A page in one statement: the first ``$2`` events after ``$1`` (below the horizon, of the
+types ``$3``, or all when NULL) in full, and, in every row (one row when none is wanted),
+how many events the page covered, the last one's position, and whether committed events wait
+above the horizon. Only the wanted ones are sent: a follower of a few types steps over the
+others without transferring them.
+
+The scan reads the next ``$2`` positions and marks those below the horizon rather than
+stopping there: the horizon is known only when the statement runs, so a range bounded by it
+looked tiny to the planner (without statistics, on a new table) and got a bitmap scan of
+everything after ``$1`` and a sort, per page. Positions below the horizon are a prefix of the
+scan, so the marked rows are exactly the page, and any row above them means one is held back.
+The rows come in scan order; the reader checks it rather than sorting here (sorting whole
+events would spill a large page to disk)."""
 _READ_STREAM = f"""
     SELECT {_COLUMNS} FROM events e LEFT JOIN household_keys k ON k.stream = e.stream
     WHERE e.stream = $1 AND e.version > $2 ORDER BY e.version
@@ -312,6 +373,7 @@ _APPEND = "SELECT * FROM outreach_append(" + ", ".join(f"${i}" for i in range(1,
 _APPEND_MANY = (
     "SELECT * FROM outreach_append_many(" + ", ".join(f"${i}" for i in range(1, 10)) + ")"
 )
+_APPEND_NEW = "SELECT * FROM outreach_append_new(" + ", ".join(f"${i}" for i in range(1, 9)) + ")"
 _NOTIFY = f"BEGIN; SET LOCAL synchronous_commit = off; NOTIFY {CHANNEL}; COMMIT"
 
 
@@ -464,11 +526,7 @@ class EventStore:
                 if exc.constraint_name == "events_partial_duplicate":
                     raise DuplicateEventError(str(exc)) from exc
                 if not may_retry:  # the caller's transaction is aborted: it must retry whole
-                    if exc.constraint_name == "events_event_id_key":
-                        raise DuplicateEventError(
-                            "an event of this batch was stored meanwhile by another transaction"
-                        ) from exc
-                    raise ConcurrencyConflict(_raced_stream(exc, appends), None, None) from exc
+                    raise _lost_race(exc, appends) from exc
                 # A concurrent append won: the next attempt sees it (conflict, or duplicate).
                 continue
             outcome = rows[0]["outcome"] if rows else None
@@ -481,6 +539,87 @@ class EventStore:
                 raise ConcurrencyConflict(stream, wanted, rows[0]["version"])
             return _many_results(appends, rows)
         raise ConcurrencyConflict(appends[0].stream, appends[0].expected_version, None)
+
+    async def append_new(
+        self, chunks: Iterable[Sequence[StreamAppend]], *, conn: Conn
+    ) -> AppendNewResult:
+        """Append the events whose ids are not stored yet (any version); see the module doc.
+
+        ``chunks`` are appended in turn, one statement each, in ``conn``'s transaction, which
+        the caller must have begun. The next chunk is pulled from the iterable, and encrypted,
+        while the database writes the previous one, so a caller that does its own work per chunk
+        (ingest validates it) overlaps it with the database's. A concurrent append to one of the
+        streams, or of one of the events, aborts the transaction (:class:`ConcurrencyConflict`
+        or :class:`DuplicateEventError`): retry it whole. Every ``expected_version`` must be
+        :data:`ANY_VERSION`; a stream may appear in several chunks. Wakes no subscriber: the
+        caller knows when its transaction committed.
+        """
+        if not conn.is_in_transaction():
+            raise ValueError("append_new runs in the caller's transaction: begin one first")
+        appended = 0
+        stored: set[uuid.UUID] = set()
+        pending: asyncio.Future[list[asyncpg.Record]] | None = None
+        in_flight: Sequence[StreamAppend] = ()
+
+        async def settle() -> None:
+            nonlocal appended, pending
+            if pending is None:
+                return
+            future, pending = pending, None
+            try:
+                rows = await future
+            except asyncpg.UniqueViolationError as exc:
+                raise _lost_race(exc, in_flight) from exc
+            if rows and rows[0]["outcome"] == "key_missing":  # shredded meanwhile
+                # Nothing of that chunk was written: encrypt it with a new key and write it now.
+                self.keys.forget(rows[0]["stream"])
+                rows = await self._append_new_now(conn, in_flight)
+            chunk_stored = {r["event_id"] for r in rows}
+            stored.update(chunk_stored)
+            appended += sum(len(a.events) for a in in_flight) - len(chunk_stored)
+
+        try:
+            for appends in chunks:  # pulling the next chunk runs the caller's work
+                if not appends:
+                    continue
+                _validate_many(appends)
+                if any(a.expected_version is not ANY_VERSION for a in appends):
+                    raise ValueError("append_new appends at any version: expected_version=None")
+                personal = [
+                    a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)
+                ]
+                keys = self.keys.cached(personal)
+                if len(keys) < len(personal):  # a key to read or create: the connection is needed
+                    await settle()
+                    keys = await self.keys.current_many(conn, personal)
+                streams, _expected, *arrays = _many_arrays(appends, keys)
+                await settle()
+                in_flight = appends
+                pending = asyncio.ensure_future(conn.fetch(_APPEND_NEW, streams, *arrays))
+                await asyncio.sleep(0)  # let it send the statement before the next chunk's work
+            await settle()
+        finally:
+            if pending is not None:  # failed meanwhile: let the statement end, then roll back
+                with contextlib.suppress(Exception):
+                    await pending
+        return AppendNewResult(appended, frozenset(stored))
+
+    async def _append_new_now(
+        self, conn: Conn, appends: Sequence[StreamAppend]
+    ) -> list[asyncpg.Record]:
+        """One chunk of :meth:`append_new`, fetching keys first (after a key went missing)."""
+        personal = [a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)]
+        for _attempt in range(_RACE_RETRIES):
+            keys = await self.keys.current_many(conn, personal)
+            streams, _expected, *arrays = _many_arrays(appends, keys)
+            try:
+                rows = await conn.fetch(_APPEND_NEW, streams, *arrays)
+            except asyncpg.UniqueViolationError as exc:
+                raise _lost_race(exc, appends) from exc
+            if not rows or rows[0]["outcome"] != "key_missing":
+                return rows
+            self.keys.forget(rows[0]["stream"])
+        raise ConcurrencyConflict(appends[0].stream, ANY_VERSION, None)
 
     async def shred(self, stream: str) -> bool:
         """Crypto-shred the household's personal fields (delete its data key)."""
@@ -521,6 +660,7 @@ class EventStore:
         limit: int,
         *,
         types: Collection[str] | None = None,
+        decrypt: bool = True,
         conn: Conn | None = None,
     ) -> Page:
         """:meth:`read_all`, also telling whether newer events are held back by an open one.
@@ -528,38 +668,42 @@ class EventStore:
         With ``types``, the page still covers the next ``limit`` events of every type (so
         ``Page.count`` and ``Page.end`` move a follower past them all), but ``Page.events``
         holds only those of the given types: the others are neither sent nor decoded.
+
+        With ``decrypt=False`` the events' ``personal`` members are kept sealed
+        (:attr:`RecordedEvent.sealed`), for a reader that needs few of them: decrypting one
+        (AES-GCM, then its JSON) costs nearly as much as decoding the rest of the event.
         """
         if conn is None:
             async with self.pool.acquire() as own:
-                return await self._read_page(own, after_position, limit, types)
-        return await self._read_page(conn, after_position, limit, types)
+                return await self._read_page(own, after_position, limit, types, decrypt)
+        return await self._read_page(conn, after_position, limit, types, decrypt)
 
     async def _read_page(
-        self, conn: Conn, after: int, limit: int, types: Collection[str] | None
+        self,
+        conn: Conn,
+        after: int,
+        limit: int,
+        types: Collection[str] | None,
+        decrypt: bool,
     ) -> Page:
-        if types is None:
-            rows = await conn.fetch(_READ_ALL, after, limit)
-        else:
-            rows = await conn.fetch(_READ_TYPED, after, limit, list(types))
-        held_back = False
-        if len(rows) < limit:
-            held_back = await conn.fetchval(_HELD_BACK) is not None
-        if types is None:
-            return Page([self._decode(r) for r in rows], held_back)
-        wanted = frozenset(types)
-        return Page(
-            [self._decode(r) for r in rows if r["type"] in wanted],
-            held_back,
-            read=len(rows),
-            last_position=rows[-1]["position"] if rows else None,
-        )
+        wanted = None if types is None else list(types)
+        rows = await conn.fetch(_READ_PAGE, after, limit, wanted)
+        page = rows[0]  # always one row: the page's summary, with or without an event
+        events = [self._decode(r, decrypt) for r in rows if r["position"] is not None]
+        events.sort(key=_position)  # they come in order (linear to check), unpromised by SQL
+        return Page(events, page["held_back"], read=page["read"], last_position=page["last"])
 
-    def _decode(self, row: asyncpg.Record) -> RecordedEvent:
+    def _decode(self, row: asyncpg.Record, decrypt: bool = True) -> RecordedEvent:
         data: dict[str, Any] = loads(row["data"])
+        sealed = None
         if PERSONAL in data:
-            data[PERSONAL] = self.keys.decrypt(
-                row["stream"], row["event_id"], data[PERSONAL], row["key_id"], row["wrapped_key"]
-            )
+            key_id, wrapped = row["key_id"], row["wrapped_key"]
+            if decrypt:
+                data[PERSONAL] = self.keys.decrypt(
+                    row["stream"], row["event_id"], data[PERSONAL], key_id, wrapped
+                )
+            else:
+                sealed = SealedPersonal(data.pop(PERSONAL), key_id, wrapped, self.keys)
         return RecordedEvent(
             position=row["position"],
             event_id=row["event_id"],
@@ -571,6 +715,7 @@ class EventStore:
             metadata=loads(row["metadata"]),
             occurred_at=row["occurred_at"],
             recorded_at=row["recorded_at"],
+            sealed=sealed,
         )
 
     async def close(self) -> None:
@@ -579,22 +724,31 @@ class EventStore:
             await self._notifier.aclose()
 
 
+_position: Final = operator.attrgetter("position")
+
+
 def _validate(
     stream: str,
     events: Sequence[NewEvent],
     expected: int | None,
     outbox: Sequence[OutboxMessage],
 ) -> None:
+    _validate_stream(stream, events, expected)
+    if len(outbox) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} events and outbox messages per append")
+    if len({e.event_id for e in events}) != len(events):
+        raise ValueError("the same event id appears twice in one batch")
+
+
+def _validate_stream(stream: str, events: Sequence[NewEvent], expected: int | None) -> None:
     if not stream:
         raise ValueError("stream must not be empty")
     if not events:
         raise ValueError("append needs at least one event")
-    if len(events) > MAX_BATCH or len(outbox) > MAX_BATCH:
+    if len(events) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} events and outbox messages per append")
     if expected is not None and expected < 0:
         raise ValueError("expected_version is None (any), 0 (new stream) or a stream version")
-    if len({e.event_id for e in events}) != len(events):
-        raise ValueError("the same event id appears twice in one batch")
     for e in events:
         if e.occurred_at.tzinfo is None:
             raise ValueError(f"occurred_at of event {e.event_id} must be timezone-aware")
@@ -603,13 +757,15 @@ def _validate(
 def _validate_many(appends: Sequence[StreamAppend]) -> None:
     if len({a.stream for a in appends}) != len(appends):
         raise ValueError("each stream may appear once in append_many")
-    if sum(len(a.events) for a in appends) > MAX_BATCH:
-        raise ValueError(f"at most {MAX_BATCH} events per append_many")
     ids: set[uuid.UUID] = set()
+    total = 0
     for a in appends:
-        _validate(a.stream, a.events, a.expected_version, ())
+        _validate_stream(a.stream, a.events, a.expected_version)
         ids.update(e.event_id for e in a.events)
-    if len(ids) != sum(len(a.events) for a in appends):
+        total += len(a.events)
+    if total > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} events per append_many")
+    if len(ids) != total:
         raise ValueError("the same event id appears twice in one append_many")
 
 
@@ -620,13 +776,15 @@ def _many_arrays(
     expected: list[int | None] = []
     key_ids: list[uuid.UUID | None] = []
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+    fresh = nonces(sum(len(a.events) for a in appends if a.stream in keys))
     for a in appends:
         key = keys.get(a.stream)
         n = len(a.events)
         streams += [a.stream] * n
         expected += [a.expected_version] * n
         key_ids += [key.key_id if key else None] * n
-        for column, values in zip(columns, _event_arrays(a.stream, a.events, key), strict=True):
+        arrays = _event_arrays(a.stream, a.events, key, fresh)
+        for column, values in zip(columns, arrays, strict=True):
             column.extend(values)
     return (streams, expected, key_ids, *columns)
 
@@ -653,26 +811,45 @@ def _many_results(
     return results
 
 
-def _raced_stream(exc: asyncpg.UniqueViolationError, appends: Sequence[StreamAppend]) -> str:
+def _lost_race(
+    exc: asyncpg.UniqueViolationError, appends: Sequence[StreamAppend]
+) -> DuplicateEventError | ConcurrencyConflict:
+    """What a unique violation inside the caller's transaction means (it must retry whole)."""
+    if exc.constraint_name == "events_event_id_key":
+        return DuplicateEventError(
+            "an event of this batch was stored meanwhile by another transaction"
+        )
     detail = str(getattr(exc, "detail", "") or "")
-    return next((a.stream for a in appends if a.stream in detail), appends[0].stream)
+    stream = next((a.stream for a in appends if a.stream in detail), appends[0].stream)
+    return ConcurrencyConflict(stream, None, None)
 
 
 def _event_arrays(
-    stream: str, events: Sequence[NewEvent], key: DataKey | None
+    stream: str,
+    events: Sequence[NewEvent],
+    key: DataKey | None,
+    fresh: list[bytes] | None = None,
 ) -> tuple[list[Any], ...]:
+    """The statement's columns for one stream's events; ``fresh`` supplies nonces (popped)."""
     data: list[str] = []
     metadata: list[str] = []
     for e in events:
         encode = _plain_dumps if e.plain_json else dumps
-        body = dict(e.data)
-        personal = body.pop(PERSONAL, None)
+        body = e.data
+        personal = body.get(PERSONAL)
         if personal:
             assert key is not None
-            plaintext = to_json(personal) if e.plain_json else None
+            body = dict(body)
             body[PERSONAL] = encrypt_personal(
-                key, stream, e.event_id, personal, plaintext=plaintext
+                key,
+                stream,
+                e.event_id,
+                personal,
+                plaintext=to_json(personal) if e.plain_json else None,
+                nonce=fresh.pop() if fresh else None,
             )
+        elif PERSONAL in body:  # an empty personal member is not stored
+            body = {k: v for k, v in body.items() if k != PERSONAL}
         data.append(encode(body))
         metadata.append(encode(e.metadata()))
     return (

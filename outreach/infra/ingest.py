@@ -26,7 +26,6 @@ partition count is known rather than the broker's auto-create default.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import time
@@ -57,6 +56,7 @@ from outreach.infra.case_signals import CaseSignaller
 from outreach.infra.database import open_pool
 from outreach.infra.deadletter import RawRecord
 from outreach.infra.event_store import EventStore
+from outreach.infra.heap import settle_heap
 from outreach.infra.ingest_pipeline import (
     Backoff,
     BatchProcessor,
@@ -201,6 +201,7 @@ def build_ingest(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         decoder=_raw_values,
         title="ingest",
         description=_INBOUND_DOC,
@@ -248,7 +249,7 @@ def build_ingest(
             backoff=backoff,
             topic_prefix=topic_prefix,
         )
-        _freeze_heap()
+        settle_heap()
         log.info(
             "ingest starting",
             topics=list(topics),
@@ -315,16 +316,6 @@ async def _retry_startup(
                 raise
             log.warning(f"{what} not reachable at start; retrying", error=repr(exc)[:300])
             await asyncio.sleep(delay)
-
-
-def _freeze_heap() -> None:
-    """Move everything alive after start-up (modules, models, clients, pools) out of the cyclic
-    garbage collector's view. Validating a batch allocates thousands of short-lived objects, so
-    collections run all the time, and each full one used to rescan the whole long-lived heap
-    (tens of milliseconds, about a fifth of ingest's time in ``bench/ingest.py``). The garbage
-    of start-up is collected first, so nothing collectable is frozen."""
-    gc.collect()
-    gc.freeze()
 
 
 def _raw_record(record: Any) -> RawRecord:

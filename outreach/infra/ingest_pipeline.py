@@ -6,7 +6,10 @@ For a batch (records of several partitions, each partition's in offset order):
    :class:`DeadLetter`; a record repeating an earlier one's ``(source, id)`` in the same batch is
    dropped (it is the same event);
 2. **store** the valid events and log the dead letters in one database transaction
-   (:class:`IngestStore`), idempotently by event id, each household's events in batch order;
+   (:class:`IngestStore`), idempotently by event id, each household's events in batch order.
+   Steps 1 and 2 run in chunks of :data:`CHUNK` records: the store pulls (validates) chunk k+1
+   while the database writes chunk k, so the CPU work of validation and the database's work on
+   the other core overlap instead of taking turns;
 3. **publish** the dead letters to ``outreach.deadletter`` (original bytes, reason headers);
 4. **deliver** each stored event that concerns a case and was not delivered before to its
    household's OutreachCase (:class:`CaseSink`), per household in order;
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, TypeVar
@@ -37,6 +40,7 @@ from outreach.infra.ingest_triggers import trigger_for
 from outreach.infra.log import get_logger
 
 __all__ = [
+    "CHUNK",
     "Backoff",
     "BatchProcessor",
     "BatchReport",
@@ -50,6 +54,9 @@ __all__ = [
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+CHUNK = 100
+"""Records validated, and stored in one statement, at a time (a batch is a few chunks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +74,10 @@ class Stored:
 class IngestStore(Protocol):
     """The database side of ingest (``ingest_store.EventStoreIngest`` in production)."""
 
-    async def store(
-        self, events: Sequence[InboundEvent], deadletters: Sequence[DeadLetter]
-    ) -> list[Stored]:
-        """Append new events and log dead letters in one transaction; report every event."""
+    async def store(self, chunks: Iterable[Parsed]) -> list[Stored]:
+        """Append each chunk's new events and log its dead letters, all in one transaction;
+        report every event, in order. Pulling the next chunk validates it: a store should do
+        that while the database is busy with the previous one."""
         raise NotImplementedError
 
     async def mark_delivered(self, delivered: Sequence[Delivered]) -> None:
@@ -127,15 +134,18 @@ class Parsed:
     """Records dropped because an earlier record of the batch had the same (source, id)."""
 
 
-def validate_batch(records: Sequence[RawRecord], topic_prefix: str = "") -> Parsed:
+def validate_batch(
+    records: Sequence[RawRecord], topic_prefix: str = "", seen: set[str] | None = None
+) -> Parsed:
     """Step 1: typed events (first occurrence of each event id) and dead letters.
 
     ``topic_prefix`` (tests, benchmark) is removed from a record's topic before the contract's
-    topic check.
+    topic check. ``seen`` holds the idempotency keys of earlier chunks of the same batch (it is
+    updated).
     """
     events: list[InboundEvent] = []
     deadletters: list[DeadLetter] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     repeated = 0
     for record in records:
         try:
@@ -175,16 +185,22 @@ class BatchProcessor:
         *,
         backoff: Backoff | None = None,
         topic_prefix: str = "",
+        chunk: int = CHUNK,
     ) -> None:
         self._store = store
+        self._chunk = chunk
         self._topic_prefix = topic_prefix
         self._cases = cases
         self._publish_deadletter = publish_deadletter
         self._backoff = backoff or Backoff()
 
     async def process(self, records: Sequence[RawRecord]) -> BatchReport:
-        parsed = validate_batch(records, self._topic_prefix)
-        for letter in parsed.deadletters:
+        chunks: list[Parsed] = []
+        stored = await self._retrying(
+            "store", lambda: self._store.store(self._validated(records, chunks))
+        )
+        deadletters = [letter for chunk in chunks for letter in chunk.deadletters]
+        for letter in deadletters:
             log.warning(
                 "deadlettered",
                 kind=letter.kind,
@@ -194,10 +210,6 @@ class BatchProcessor:
                 source_offset=letter.record.offset,
                 event_type=letter.event_type,
             )
-        stored = await self._retrying(
-            "store", lambda: self._store.store(parsed.events, parsed.deadletters)
-        )
-        for letter in parsed.deadletters:
             await self._retrying("dead-letter publish", partial(self._send_deadletter, letter))
         signals = [
             CaseSignal(trigger, may_open=s.event.case_effect is CaseEffect.OPENS)
@@ -208,11 +220,21 @@ class BatchProcessor:
         return BatchReport(
             records=len(records),
             stored=sum(1 for s in stored if s.new),
-            duplicates=parsed.repeated + sum(1 for s in stored if not s.new),
-            deadlettered=len(parsed.deadletters),
+            duplicates=sum(c.repeated for c in chunks) + sum(1 for s in stored if not s.new),
+            deadlettered=len(deadletters),
             delivered=sum(1 for d in delivered if d.outcome is Outcome.DELIVERED),
             no_open_case=sum(1 for d in delivered if d.outcome is Outcome.NO_OPEN_CASE),
         )
+
+    def _validated(self, records: Sequence[RawRecord], into: list[Parsed]) -> Iterator[Parsed]:
+        """Step 1, a chunk at a time as the store asks for it; ``into`` collects the chunks
+        (cleared first: a retried store step validates again)."""
+        into.clear()
+        seen: set[str] = set()
+        for start in range(0, len(records), self._chunk):
+            chunk = validate_batch(records[start : start + self._chunk], self._topic_prefix, seen)
+            into.append(chunk)
+            yield chunk
 
     async def _deliver(self, signals: list[CaseSignal]) -> list[Delivered]:
         """Steps 4 and 5, retrying only the households that failed."""

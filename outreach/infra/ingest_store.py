@@ -8,18 +8,20 @@
   certificate number, which embeds the ID number, the diagnosis, a fact's free-text detail) are
   moved under ``data["personal"]``, which the store encrypts with the household's data key;
   everything screening and the projections need stays in clear.
-* **One transaction per batch**: which ids are stored already and which were already delivered
-  to a case are read first; then each household's *new* events are appended to its stream in
-  batch order (``expected_version`` = any: agency events have no read-decide-write cycle), and
-  the batch's dead letters are logged, all in that one transaction. A concurrent writer on the
-  same stream (or a second ingest storing the same event) aborts it; the pipeline retries the
+* **One transaction per batch**, written in chunks: each chunk's events go to
+  ``EventStore.append_new`` (``expected_version`` = any: agency events have no
+  read-decide-write cycle), which appends the events not stored yet, each household's in batch
+  order, and skips (and reports) the ones stored before, e.g. when a batch is read again after
+  a crash; for those only, whether they reached their case is read from ``ingest_deliveries``.
+  The batch's dead letters are logged in the same transaction. The event store pulls chunk k+1
+  (which validates it) while the database writes chunk k. A concurrent writer on the same stream
+  (or a second ingest storing the same event) aborts the transaction; the pipeline retries the
   whole batch, which is safe because nothing of it committed.
 * **Why not one** ``EventStore.append`` **per household**: a batch touches hundreds of
   households, and one round trip each (two more for a new household's data key) made the
-  database the bottleneck (about 1,000 events/s); one ``outreach_append`` call per stream, even
-  pipelined, still cost ~55 ms per 500 events. The batch goes to ``EventStore.append_many``:
-  every household's data key in two statements, then one set-based statement for all streams,
-  with the store's own positions, versions and idempotency check.
+  database the bottleneck (about 1,000 events/s). A chunk is one set-based statement
+  (``outreach_append_new``, migration 0031) that returns nothing in the common case; data keys
+  come from the store's cache, or two statements for the chunk's new households.
 
 Facts events reach the ``household_facts`` projection through the projection subscription
 (``outreach projections run``), which follows the store; ingest does not write projections.
@@ -28,13 +30,12 @@ Facts events reach the ``household_facts`` projection through the projection sub
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from outreach.events import InboundEvent
 from outreach.events.registry import spec_for
 from outreach.infra.case_signals import Delivered
-from outreach.infra.database import Conn
 from outreach.infra.deadletter import DeadLetter, log_deadletters
 from outreach.infra.event_store import (
     ANY_VERSION,
@@ -45,7 +46,7 @@ from outreach.infra.event_store import (
     NewEvent,
     StreamAppend,
 )
-from outreach.infra.ingest_pipeline import Stored
+from outreach.infra.ingest_pipeline import Parsed, Stored
 from outreach.infra.personal_data import move_personal
 
 __all__ = ["PERSONAL_PATHS", "AppendRace", "EventStoreIngest", "new_event_for"]
@@ -113,52 +114,49 @@ class EventStoreIngest:
     def household_key(self, event: InboundEvent) -> str:
         return self._store.stream_key(event.household_id)
 
-    async def store(
-        self, events: Sequence[InboundEvent], deadletters: Sequence[DeadLetter]
-    ) -> list[Stored]:
-        keys = [self.household_key(e) for e in events]
-        ids = [e.event_uuid for e in events]  # uuid5 is not free: computed once here
-        appended = 0
+    async def store(self, chunks: Iterable[Parsed]) -> list[Stored]:
+        order: list[tuple[InboundEvent, str, uuid.UUID]] = []
+        deadletters: list[DeadLetter] = []
+
+        def appends() -> Iterator[list[StreamAppend]]:
+            """Each chunk's events as stream appends; pulling a chunk validates it, which the
+            event store does while the database writes the previous chunk."""
+            for chunk in chunks:
+                deadletters.extend(chunk.deadletters)
+                streams: dict[str, list[NewEvent]] = {}
+                for event in chunk.events:
+                    key = self.household_key(event)
+                    event_id = event.event_uuid  # uuid5 is not free: computed once here
+                    order.append((event, key, event_id))
+                    streams.setdefault(key, []).append(new_event_for(event, event_id))
+                yield [StreamAppend(s, ev, ANY_VERSION) for s, ev in streams.items()]
+
         async with self._store.pool.acquire() as conn:
             async with conn.transaction():
-                stored_ids: set[uuid.UUID] = set()
-                delivered_ids: set[uuid.UUID] = set()
-                if ids:
-                    # Reads only: the events table is written through outreach_append alone.
-                    for row in await conn.fetch(_KNOWN, ids):
-                        (delivered_ids if row["delivered"] else stored_ids).add(row["event_id"])
-                    stored_ids |= delivered_ids
-                streams: dict[str, list[NewEvent]] = {}
-                for event, key, event_id in zip(events, keys, ids, strict=True):
-                    if event_id not in stored_ids:
-                        streams.setdefault(key, []).append(new_event_for(event, event_id))
-                appended = await self._append(conn, streams)
+                try:
+                    result = await self._store.append_new(appends(), conn=conn)
+                except (ConcurrencyConflict, DuplicateEventError) as exc:
+                    raise AppendRace(f"a concurrent append won: {exc}") from exc
+                delivered: set[uuid.UUID] = set()
+                if result.stored_already:  # read again after a crash or a rewind
+                    rows = await conn.fetch(_DELIVERED, list(result.stored_already))
+                    delivered = {r["event_id"] for r in rows}
                 await log_deadletters(conn, deadletters)
-            if appended and self._notify:
+            if result.appended and self._notify:
                 await conn.execute(_NOTIFY)
         return [
             Stored(
                 event=event,
                 household_key=key,
-                new=event_id not in stored_ids,
-                delivered=event_id in delivered_ids,
+                new=event_id not in result.stored_already,
+                delivered=event_id in delivered,
             )
-            for event, key, event_id in zip(events, keys, ids, strict=True)
+            for event, key, event_id in order
         ]
 
-    async def _append(self, conn: Conn, streams: Mapping[str, Sequence[NewEvent]]) -> int:
-        """Each stream's (new) events, inside ``conn``'s transaction; returns the count."""
-        if not streams:
-            return 0
-        try:
-            results = await self._store.append_many(
-                [StreamAppend(s, ev, ANY_VERSION) for s, ev in streams.items()], conn=conn
-            )
-        except (ConcurrencyConflict, DuplicateEventError) as exc:
-            raise AppendRace(f"a concurrent append won: {exc}") from exc
-        if any(r.duplicate for r in results):  # stored by another ingest since we looked
-            raise AppendRace("events of this batch were stored meanwhile: retry the batch")
-        return sum(len(r.positions) for r in results)
+    async def store_events(self, events: Sequence[InboundEvent]) -> list[Stored]:
+        """:meth:`store` of already validated events (tools and tests)."""
+        return await self.store([Parsed(list(events), [], 0)])
 
     async def mark_delivered(self, delivered: Sequence[Delivered]) -> None:
         if not delivered:
@@ -172,12 +170,8 @@ class EventStoreIngest:
             )
 
 
-_KNOWN: Final = """
-    SELECT e.event_id, d.event_id IS NOT NULL AS delivered
-    FROM events e LEFT JOIN ingest_deliveries d ON d.event_id = e.event_id
-    WHERE e.event_id = ANY($1::uuid[])
-"""
-"""Which of a batch's events are stored already, and which of those reached their case."""
+_DELIVERED: Final = "SELECT event_id FROM ingest_deliveries WHERE event_id = ANY($1::uuid[])"
+"""Which of a batch's events stored before had reached their case (or found none open)."""
 
 _MARK_DELIVERED: Final = """
     INSERT INTO ingest_deliveries (event_id, workflow_id, outcome)

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(
         default=3_000, alias="OUTREACH_KAFKA_HEARTBEAT_INTERVAL_MS", ge=100
     )
+    kafka_fetch_max_wait_ms: int = Field(default=50, alias="OUTREACH_KAFKA_FETCH_MAX_WAIT_MS", ge=0)
+    """How long the broker may hold a fetch that finds no new data. One fetch at a time goes to
+    a broker, so a long wait also holds back partitions that do have data: with the client's
+    default (500 ms) a batch sometimes waited for it (seen on the embedded broker)."""
     ingest_group_id: str = Field(default="outreach-ingest", alias="OUTREACH_INGEST_GROUP_ID")
     ingest_batch_size: int = Field(default=500, alias="OUTREACH_INGEST_BATCH_SIZE", ge=1)
     """Most records handled (and stored in one transaction) per batch."""

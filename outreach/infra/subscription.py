@@ -11,11 +11,22 @@ A subscription for some ``types`` reads its pages with them: events of other typ
 the page and move the checkpoint, but are neither sent by the database nor decoded (or
 decrypted) here. A step that only moved the checkpoint past such events commits without waiting
 for its WAL flush (``synchronous_commit = off``): losing it in a server crash costs a re-read.
+With ``decrypt=False`` the handler gets events with their personal members sealed and opens
+those it needs (``event.decrypted()``).
+
+Page size: ``batch_size`` events at first, doubled after each full page up to ``max_batch_size``
+and halved (not below ``batch_size``) after one less than half full: a subscription that is
+behind (a burst, a restart) catches up in fewer, larger steps, each costing a handful of round
+trips and, for a projection that writes a page at once, fewer rows written.
 
 Waiting: the loop LISTENs on :data:`~outreach.infra.event_store.CHANNEL` (appends poke it) and
 polls every ``poll_interval`` anyway, so a lost notification or a dropped listener connection
 only delays it. When the page stopped short because an older transaction is still open (see the
-event store's "horizon"), it retries soon instead of waiting for the next notification.
+event store's "horizon"), it retries soon instead of waiting for the next notification. After a
+page that was not full it first waits ``min_interval`` (not woken by pokes): a step costs a
+handful of round trips whatever its size, and under a stream of appends (ingest pokes after
+each batch) this lets events gather into fewer, larger steps, for at most that much latency.
+The steps run on the listening connection itself.
 
 Two processes running the same subscription cooperate: the per-name advisory lock makes their
 steps take turns, and each step starts from the checkpoint the previous one committed.
@@ -41,6 +52,8 @@ __all__ = ["Handler", "StepResult", "Subscription", "checkpoint_lock"]
 Handler = Callable[[Conn, Sequence[RecordedEvent]], Awaitable[None]]
 _LOCK_CLASS: Final = 0x6F757472  # advisory lock namespace for checkpoints ("outr")
 _HELD_BACK_RETRY: Final = 0.05
+_GROWTH: Final = 8
+"""Default ``max_batch_size``, as a multiple of ``batch_size``."""
 
 log = get_logger(__name__)
 
@@ -60,15 +73,21 @@ async def read_checkpoint(conn: Conn, name: str) -> int:
     return int(position) if position is not None else 0
 
 
-async def write_checkpoint(conn: Conn, name: str, position: int) -> None:
-    await conn.execute(
-        """
+async def write_checkpoint(conn: Conn, name: str, position: int, *, durable: bool = True) -> None:
+    """Move checkpoint ``name``; ``durable=False`` also lets the transaction commit without
+    waiting for its WAL flush (``synchronous_commit = off``, in the same round trip)."""
+    await conn.execute(_WRITE_CHECKPOINT, name, position, durable)
+
+
+_WRITE_CHECKPOINT: Final = """
+    WITH written AS (
         INSERT INTO checkpoints (name, position) VALUES ($1, $2)
         ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
-        """,
-        name,
-        position,
     )
+    SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $3::boolean
+"""
+"""A data-modifying CTE runs whether or not it is referenced; ``set_config(..., true)`` is
+``SET LOCAL``."""
 
 
 @dataclass(frozen=True)
@@ -96,14 +115,21 @@ class Subscription:
         *,
         types: frozenset[str] | None = None,
         batch_size: int = 500,
+        max_batch_size: int | None = None,
+        decrypt: bool = True,
         poll_interval: float = 1.0,
+        min_interval: float = 0.05,
     ) -> None:
         self.store = store
         self.name = name
         self.handler = handler
         self.types = types
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size or _GROWTH * batch_size)
+        self.decrypt = decrypt
         self.poll_interval = poll_interval
+        self.min_interval = min_interval
+        self._limit = batch_size
         self._wake = asyncio.Event()
         self._log = log.bind(subscription=name)
 
@@ -111,44 +137,53 @@ class Subscription:
         async with self.store.pool.acquire() as conn:
             return await read_checkpoint(conn, self.name)
 
-    async def step(self) -> StepResult:
-        """Handle the next page in one transaction with the checkpoint."""
-        async with self.store.pool.acquire() as conn, conn.transaction():
-            result = await self.step_in(conn)
-            if result.read and not result.handled:
-                # Only the checkpoint moved (past events of other types): losing that commit
-                # in a server crash costs a re-read, so it need not wait for its WAL flush.
-                await conn.execute("SET LOCAL synchronous_commit = off")
-            return result
+    async def step(self, conn: Conn | None = None) -> StepResult:
+        """Handle the next page in one transaction with the checkpoint, on ``conn`` (not in a
+        transaction) or on a connection of the store's pool."""
+        if conn is None:
+            async with self.store.pool.acquire() as own:
+                return await self.step(own)
+        async with conn.transaction():
+            return await self._step(conn, own_transaction=True)
 
     async def step_in(self, conn: Conn) -> StepResult:
         """:meth:`step` inside the caller's transaction (used by projection rebuilds)."""
+        return await self._step(conn, own_transaction=False)
+
+    async def _step(self, conn: Conn, *, own_transaction: bool) -> StepResult:
         await checkpoint_lock(conn, self.name)
         after = await read_checkpoint(conn, self.name)
+        limit = self._limit
         # Events of other types are only stepped over (not sent, decoded or decrypted).
-        page = await self.store.read_page(after, self.batch_size, types=self.types, conn=conn)
+        page = await self.store.read_page(
+            after, limit, types=self.types, decrypt=self.decrypt, conn=conn
+        )
+        full = page.count == limit
+        # The next page's size (a step that fails only leaves this hint behind).
+        if full:
+            self._limit = min(2 * limit, self.max_batch_size)
+        elif 2 * page.count < limit:
+            self._limit = max(limit // 2, self.batch_size)
         position = page.end
         if position is None:
             return StepResult(0, 0, after, False, page.held_back)
         if page.events:
             await self.handler(conn, page.events)
-        await write_checkpoint(conn, self.name, position)
-        return StepResult(
-            page.count,
-            len(page.events),
-            position,
-            page.count == self.batch_size,
-            page.held_back,
-        )
+        # A step that only moved the checkpoint (past events of other types) need not wait for
+        # its WAL flush: losing its commit in a server crash costs a re-read.
+        durable = bool(page.events) or not own_transaction
+        await write_checkpoint(conn, self.name, position, durable=durable)
+        return StepResult(page.count, len(page.events), position, full, page.held_back)
 
     async def catch_up(self) -> int:
         """Step until nothing is left right now; returns the number of events handled."""
         handled = 0
-        while True:
-            result = await self.step()
-            handled += result.handled
-            if not result.full:
-                return handled
+        async with self.store.pool.acquire() as conn:
+            while True:
+                result = await self.step(conn)
+                handled += result.handled
+                if not result.full:
+                    return handled
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Follow forever (or until ``stop`` is set); survives database hiccups."""
@@ -163,7 +198,10 @@ class Subscription:
                     listener = await self._listen(listener)
                 self._wake.clear()  # before reading: a poke during the step is not lost
                 try:
-                    result = await self.step()
+                    # Steps run on the listening connection (None: one from the pool each):
+                    # notifications wait for the end of its transaction, and each step saves
+                    # the pool's acquire and reset round trips.
+                    result = await self.step(listener)
                     failures = 0
                 except Exception as exc:  # database hiccup or a handler bug: retry, never skip
                     failures += 1
@@ -171,12 +209,19 @@ class Subscription:
                     self._log.error(
                         "subscription step failed", error=repr(exc), retry_in=delay, exc_info=True
                     )
+                    if listener is not None:  # back to the pool (reset, or closed if broken)
+                        await self._unlisten(listener)
+                        listener = None
                     await pause(stop, None, delay)
                     continue
                 if result.handled:
                     self._log.debug("handled", count=result.handled, position=result.position)
                 if result.full:
                     continue
+                # Caught up: let events gather a little, however often appends poke, so that a
+                # step (a few round trips, whatever its size) serves many of them.
+                if await pause(stop, None, self.min_interval):
+                    break
                 if result.held_back:  # an older transaction is open: look again soon, backing off
                     held_back_wait = min(self.poll_interval, held_back_wait * 2)
                     await pause(stop, self._wake, held_back_wait)

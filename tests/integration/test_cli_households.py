@@ -29,7 +29,7 @@ async def test_shred_makes_personal_fields_unreadable_once(
     event = validate_inbound(
         s.certificate_issued(household_id=household_id, id_number=id_number, grade=1)
     )
-    await EventStoreIngest(store).store([event], [])
+    await EventStoreIngest(store).store_events([event])
     stream = store.stream_key(household_id)
     [before] = await store.read_stream(stream)
     assert before.personal is not None and before.personal["person"]["id_number"] == id_number

@@ -14,6 +14,7 @@ import pytest
 from outreach.infra.event_store import (
     ANY_VERSION,
     NO_STREAM,
+    AppendNewResult,
     ConcurrencyConflict,
     DuplicateEventError,
     EventStore,
@@ -312,6 +313,100 @@ async def test_append_many_re_encrypts_when_a_key_was_deleted_meanwhile(
     await store.append_many([StreamAppend(stream, [event(personal={"name": "b"})], 1)])
     old, new = await store.read_stream(stream)
     assert old.shredded and new.personal == {"name": "b"}
+
+
+async def _append_new(store: EventStore, *chunks: list[StreamAppend]) -> AppendNewResult:
+    async with store.pool.acquire() as conn, conn.transaction():
+        return await store.append_new(chunks, conn=conn)
+
+
+async def test_append_new_appends_each_event_once_and_skips_the_stored_ones(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    a, b = (store.stream_key(f"hh-{unique}-{x}") for x in "ab")
+    await store.append(a, [event(n=0)], NO_STREAM)
+    secret = uuid.uuid4().hex
+    first = [event(n=1, personal={"name": secret}), event(n=2)]
+    # one stream in two chunks (versions continue across them), another in the second
+    result = await _append_new(
+        store,
+        [StreamAppend(a, first[:1])],
+        [StreamAppend(a, first[1:]), StreamAppend(b, [event(n=10)])],
+    )
+    assert (result.appended, result.stored_already) == (3, frozenset())
+    read_a = await store.read_stream(a)
+    assert [(e.version, e.data["n"]) for e in read_a] == [(1, 0), (2, 1), (3, 2)]
+    assert read_a[1].personal == {"name": secret}
+    positions = [e.position for e in read_a]
+    assert positions == sorted(positions)
+    raw = await pg_pool.fetch("SELECT data::text FROM events WHERE stream = $1", a)
+    assert all(secret not in r[0] for r in raw)
+
+    # Idempotent per event: a batch read again with a new event of the same household writes
+    # only the new one (append_many would call that mix a caller bug), with no gap in versions.
+    again = await _append_new(store, [StreamAppend(a, [first[1], event(n=3)])])
+    assert again.appended == 1 and again.stored_already == {first[1].event_id}
+    assert [e.data["n"] for e in await store.read_stream(a)] == [0, 1, 2, 3]
+    assert await store.version(a) == 4
+
+    # All stored: nothing written, every id reported.
+    same = await _append_new(store, [StreamAppend(a, first)])
+    assert same.appended == 0 and same.stored_already == {e.event_id for e in first}
+
+    # It joins the caller's transaction: a rollback undoes it.
+    async with pg_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await store.append_new([[StreamAppend(b, [event(n=11)])]], conn=conn)
+        await tx.rollback()
+        with pytest.raises(ValueError):  # and it needs one
+            await store.append_new([[StreamAppend(b, [event(n=12)])]], conn=conn)
+    assert await store.version(b) == 1
+    with pytest.raises(ValueError):  # any version only
+        await _append_new(store, [StreamAppend(b, [event()], 1)])
+
+
+async def test_append_new_re_encrypts_a_chunk_whose_key_was_deleted_meanwhile(
+    settings: Settings, store: EventStore, unique: str
+) -> None:
+    stream = store.stream_key(f"hh-{unique}")
+    await _append_new(store, [StreamAppend(stream, [event(personal={"name": "a"})])])
+    other = EventStore(store.pool, load_keyring(settings))
+    assert await other.shred(stream)  # the first store still has the key cached
+    result = await _append_new(
+        store,
+        [StreamAppend(stream, [event(n=1)])],
+        [StreamAppend(stream, [event(n=2, personal={"name": "b"})])],
+    )
+    assert result.appended == 2
+    old, plain, new = await store.read_stream(stream)
+    assert old.shredded and plain.data["n"] == 1 and new.personal == {"name": "b"}
+
+
+async def test_append_new_loses_a_race_by_aborting_the_callers_transaction(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """Two transactions appending the same event: the second waits for the first, then fails
+    whole (the caller retries it), rather than skipping an event it could not see."""
+    stream = store.stream_key(f"hh-{unique}")
+    shared = event(n=1)
+    async with pg_pool.acquire() as first, pg_pool.acquire() as second:
+        tx1, tx2 = first.transaction(), second.transaction()
+        await tx1.start()
+        await tx2.start()
+        await store.append_new([[StreamAppend(stream, [shared])]], conn=first)
+        racing = asyncio.create_task(
+            store.append_new([[StreamAppend(stream, [shared, event(n=2)])]], conn=second)
+        )
+        await asyncio.sleep(0.2)
+        assert not racing.done()  # blocked on the first one's row
+        await tx1.commit()
+        with pytest.raises((DuplicateEventError, ConcurrencyConflict)):
+            await racing
+        await tx2.rollback()
+    retried = await _append_new(store, [StreamAppend(stream, [shared, event(n=2)])])
+    assert retried.appended == 1 and retried.stored_already == {shared.event_id}
+    assert [e.data["n"] for e in await store.read_stream(stream)] == [1, 2]
 
 
 async def test_append_in_an_older_transaction_never_goes_behind_a_newer_head(

@@ -15,8 +15,14 @@ import pytest
 
 from outreach.infra.cli import build_parser
 from outreach.infra.database import Conn
-from outreach.infra.event_store import NO_STREAM, EventStore, NewEvent, RecordedEvent
-from outreach.infra.personal_data import split_personal
+from outreach.infra.event_store import (
+    NO_STREAM,
+    AppendResult,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+)
+from outreach.infra.personal_data import SHREDDED, split_personal
 from outreach.infra.projections import (
     PROJECTIONS,
     CasesProjection,
@@ -368,3 +374,182 @@ async def test_household_facts_page_at_once_equals_one_event_at_a_time(
     assert "湘G" not in repr(expected) and "unknown" not in repr(expected)
     assert await rows(in_pages) == expected
     assert await rows(all_at_once) == expected
+
+
+async def test_a_sealed_page_decrypts_only_what_is_opened(store: EventStore, unique: str) -> None:
+    stream = store.stream_key(f"sealed-{unique}")
+    wanted = f"Sealed{unique}"
+    appended = await store.append(
+        stream,
+        [
+            NewEvent(uuid.uuid4(), wanted, {"n": 1, "personal": {"name": "王五"}}, T0),
+            NewEvent(uuid.uuid4(), wanted, {"n": 2}, T0),
+        ],
+        NO_STREAM,
+    )
+    after = appended.positions[0] - 1
+    opened = await store.read_page(after, 2, types={wanted})
+    sealed = await store.read_page(after, 2, types={wanted}, decrypt=False)
+    first, second = sealed.events
+    assert first.data == {"n": 1} and first.sealed is not None  # personal kept out of data
+    assert first.personal == {"name": "王五"} and not first.shredded  # opened on demand
+    assert [e.decrypted() for e in sealed.events] == opened.events
+    assert second.sealed is None and second.decrypted() is second
+    assert (sealed.count, sealed.end, sealed.held_back) == (2, opened.end, opened.held_back)
+
+    assert await store.shred(stream)
+    (shredded, _) = (await store.read_page(after, 2, types={wanted}, decrypt=False)).events
+    assert shredded.shredded and shredded.personal is None
+    assert shredded.decrypted().data == {"n": 1, "personal": dict(SHREDDED)}
+
+
+async def test_household_facts_decrypts_only_the_benefit_facts_it_keeps(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read as the projection reads them (sealed), a household's facts give the same rows as
+    fully decrypted events, while only benefit facts (the newest of the page per household)
+    are decrypted, a shredded household's included (its programme is then unknown)."""
+    paths = ["person", "household.household_id", "fact.detail"]
+
+    def fact(household: str, at: int, **fact: Any) -> NewEvent:
+        data = {
+            "household": {"household_id": household, "district": "cili"},
+            "person": {"name": "李四"},
+            "fact": fact,
+        }
+        return NewEvent(uuid.uuid4(), "facts.household.reported", split_personal(data, paths), T0)
+
+    kept, shredded = store.stream_key(f"kept-{unique}"), store.stream_key(f"shred-{unique}")
+    first = await store.append(
+        kept,
+        [
+            fact("kept", 0, kind="income", amount="1E+3", detail="工资 单位 secret"),
+            fact("kept", 1, kind="vehicle", amount=12.5, count=2, detail="湘G·A1234"),
+            fact("kept", 2, kind="pension", amount="NaN"),
+            fact("kept", 3, kind="benefit", amount=300, detail=" Dibao"),
+        ],
+        NO_STREAM,
+    )
+    await store.append(shredded, [fact("shred", 0, kind="benefit", detail="tekun")], NO_STREAM)
+    assert await store.shred(shredded)
+    page = await store.read_page(
+        first.positions[0] - 1, 100, types=HouseholdFactsProjection.handles, decrypt=False
+    )
+    events = [e for e in page.events if e.stream in (kept, shredded)]
+    assert len(events) == 5 and all(e.sealed is not None for e in events)
+
+    opened: list[uuid.UUID] = []
+    decrypt = store.keys.decrypt
+
+    def counting(stream: str, event_id: uuid.UUID, *args: Any) -> dict[str, Any]:
+        opened.append(event_id)
+        return decrypt(stream, event_id, *args)
+
+    monkeypatch.setattr(store.keys, "decrypt", counting)
+
+    async def rows(applied: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
+        async with pg_pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                await HouseholdFactsProjection().apply_batch(conn, applied)
+                found = await conn.fetch(
+                    "SELECT * FROM household_facts WHERE household = ANY($1) "
+                    "ORDER BY household, kind",
+                    [kept, shredded],
+                )
+                return [dict(r) for r in found]
+            finally:
+                await tx.rollback()
+
+    from_sealed = await rows(events)
+    # the benefit facts, a shredded one included; never the income or vehicle detail
+    assert sorted(opened) == sorted([events[3].event_id, events[4].event_id])
+    opened.clear()
+    # (as text: NaN is not equal to itself)
+    assert repr(from_sealed) == repr(await rows([e.decrypted() for e in events]))
+    by_kind = {(r["household"], r["kind"]): r for r in from_sealed}
+    assert json.loads(by_kind[kept, "benefit"]["detail"]) == {"programme": "dibao"}
+    assert by_kind[shredded, "benefit"]["detail"] is None  # shredded: no programme to keep
+    assert all(r["detail"] is None for k, r in by_kind.items() if k[1] != "benefit")
+    assert "secret" not in repr(from_sealed) and "湘G" not in repr(from_sealed)
+    assert [str(by_kind[kept, k]["amount"]) for k in ("income", "vehicle", "pension")] == [
+        "1000",
+        "12.5",
+        "NaN",
+    ]
+    assert by_kind[kept, "vehicle"]["count"] == 2 and by_kind[kept, "income"]["district"] == "cili"
+
+
+async def _stream_to_follow(
+    store: EventStore, pg_pool: asyncpg.Pool, tag: str, count: int
+) -> tuple[str, str, AppendResult, str]:
+    """A table for a ``Recorder``, ``count`` events of a type of their own in a stream, and a
+    checkpoint just before them: (table, event type, the append, checkpoint name)."""
+    table, noted, name = f"t_{tag}", f"Noted{tag}", f"follow:{tag}"
+    await pg_pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY)")
+    stream = store.stream_key(f"follow-{tag}")
+    first = await store.append(stream, [ev(noted, i) for i in range(count)], NO_STREAM)
+    await pg_pool.execute(
+        "INSERT INTO checkpoints (name, position) VALUES ($1, $2)", name, first.positions[0] - 1
+    )
+    return table, noted, first, name
+
+
+async def test_a_subscription_that_is_behind_reads_larger_pages(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    table, noted, first, name = await _stream_to_follow(store, pg_pool, f"grow{unique}", 9)
+    sub = Subscription(
+        store, name, Recorder(table), types=frozenset({noted}), batch_size=2, max_batch_size=8
+    )
+    steps = [await sub.step() for _ in range(3)]
+    # doubled after each full page; the third stops at the end of what there is
+    assert [(s.read, s.full) for s in steps] == [(2, True), (4, True), (3, False)]
+    assert await pg_pool.fetchval(f"SELECT count(*) FROM {table}") == 9
+    assert steps[-1].position == first.positions[-1]
+
+
+async def test_a_page_stops_before_an_open_transaction_and_says_so(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    early, late = store.stream_key(f"early-{unique}"), store.stream_key(f"late-{unique}")
+    wanted = f"Held{unique}"
+    after = int(await pg_pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+    async with pg_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            held = await store.append(early, [ev(wanted, 0)], NO_STREAM, conn=conn)
+            done = await store.append(late, [ev(wanted, 1)], NO_STREAM)  # commits first
+            page = await store.read_page(after, 10, types={wanted})
+            # the committed event comes after the open transaction's: not yet
+            assert page.events == [] and page.held_back and page.end is None
+        finally:
+            await tx.commit()
+    page = await store.read_page(after, 10, types={wanted})
+    assert [e.position for e in page.events] == [held.position, done.position]
+    assert not page.held_back and page.end == done.position
+
+
+async def test_a_running_subscription_retries_a_failed_step_exactly_once(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """The run loop steps on its listening connection; a failed step is rolled back, that
+    connection goes back to the pool, and the retry on a fresh one applies the page once."""
+    table, noted, first, name = await _stream_to_follow(store, pg_pool, f"retry{unique}", 3)
+    recorder = Recorder(table, fail_once=True)
+    sub = Subscription(store, name, recorder, types=frozenset({noted}), poll_interval=0.2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sub.run(stop))
+    try:
+        for _ in range(300):  # the retry comes after a second's back-off
+            if await sub.position() >= first.positions[-1]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    assert not recorder.fail_once  # it did fail once
+    assert await pg_pool.fetchval(f"SELECT count(*) FROM {table}") == 3
+    assert await sub.position() == first.positions[-1]

@@ -7,7 +7,7 @@ pipeline (the integration tests cut real connections as well).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -29,6 +29,7 @@ from outreach.infra.deadletter import DeadLetter, RawRecord
 from outreach.infra.ingest_pipeline import (
     Backoff,
     BatchProcessor,
+    Parsed,
     Stored,
     TransientFailure,
     validate_batch,
@@ -45,14 +46,18 @@ class FakeStore:
     delivered: set[str] = field(default_factory=set)
     deadletters: list[DeadLetter] = field(default_factory=list)
     calls: int = 0
+    chunks: list[int] = field(default_factory=list)
+    """Chunks pulled per successful store call."""
 
-    async def store(
-        self, events: Sequence[InboundEvent], deadletters: Sequence[DeadLetter]
-    ) -> list[Stored]:
+    async def store(self, chunks: Iterable[Parsed]) -> list[Stored]:
         self.calls += 1
         if self.failures:
             self.failures -= 1
             raise ConnectionRefusedError("postgres is down")
+        parsed = list(chunks)
+        self.chunks.append(len(parsed))
+        events = [e for p in parsed for e in p.events]
+        deadletters = [d for p in parsed for d in p.deadletters]
         out = []
         for e in events:
             key = str(e.event_uuid)
@@ -151,6 +156,24 @@ async def test_repeats_in_a_batch_and_redeliveries_are_sent_once() -> None:
     again = await pipeline.process([record(event, 3)])  # redelivered after a restart
     assert (again.stored, again.duplicates, again.delivered) == (0, 1, 0)
     assert len(cases.sent) == 1
+
+
+async def test_a_batch_is_validated_and_stored_a_chunk_at_a_time_in_one_store_call() -> None:
+    """The store pulls the chunks (so it can write one while the next is validated); repeats
+    are found across chunk boundaries and dead letters of every chunk are reported."""
+    store, cases, publisher = FakeStore(), FakeCases(), FakePublisher()
+    facts = [samples.fact_reported(household_id=f"HH-{i % 7}", event_id=f"f-{i}") for i in range(9)]
+    records = [record(f, i) for i, f in enumerate(facts)]
+    records.insert(4, record(facts[0], 99))  # the same event again, in the second chunk
+    records.append(record(b"[]", 100))  # a dead letter in the last chunk
+    pipeline = BatchProcessor(store, cases, publisher, backoff=QUICK, chunk=4)
+
+    report = await pipeline.process(records)
+
+    assert store.calls == 1 and store.chunks == [3]  # 11 records, 4 per chunk
+    assert (report.records, report.stored, report.duplicates, report.deadlettered) == (11, 9, 1, 1)
+    assert [e.id for e in store.events.values()] == [f"f-{i}" for i in range(9)]
+    assert len(store.deadletters) == 1 and len(publisher.sent) == 1
 
 
 async def test_a_store_outage_is_retried_and_nothing_is_dead_lettered_meanwhile() -> None:

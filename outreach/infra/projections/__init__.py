@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from outreach.infra.database import Conn
 from outreach.infra.event_store import EventStore, RecordedEvent
+from outreach.infra.heap import settle_heap
 from outreach.infra.log import get_logger
 from outreach.infra.projections.base import Projection
 from outreach.infra.projections.case_tasks import CASE_PROJECTIONS
@@ -59,6 +60,7 @@ def subscription_for(
         f"projection:{projection.name}",
         handle,
         types=projection.handles,
+        decrypt=projection.decrypt,
         batch_size=batch_size,
         poll_interval=poll_interval,
     )
@@ -89,4 +91,5 @@ async def rebuild(store: EventStore, projection: Projection, *, batch_size: int 
 async def run_all(store: EventStore, stop: asyncio.Event | None = None) -> None:
     """Keep every registered projection up to date until ``stop`` is set."""
     stop = stop or asyncio.Event()
+    settle_heap()
     await asyncio.gather(*(subscription_for(store, p).run(stop) for p in PROJECTIONS))

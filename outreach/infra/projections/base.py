@@ -29,6 +29,10 @@ class Projection(ABC):
     """Unique; its checkpoint is ``projection:<name>``."""
     handles: ClassVar[frozenset[str]]
     """Event types passed to :meth:`apply` (others only move the checkpoint)."""
+    decrypt: ClassVar[bool] = True
+    """False: events come with their ``personal`` member sealed (not in ``data``; see
+    :attr:`~outreach.infra.event_store.RecordedEvent.sealed`), and the projection opens those it
+    needs with ``event.decrypted()``. For one that reads personal fields of few events."""
 
     @abstractmethod
     async def apply(self, conn: Conn, event: RecordedEvent) -> None:
