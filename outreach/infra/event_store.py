@@ -517,7 +517,7 @@ class EventStore:
     async def _append_many(
         self, conn: Conn, appends: Sequence[StreamAppend], may_retry: bool
     ) -> list[AppendResult]:
-        personal = [a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)]
+        personal = _personal_streams(appends)
         for _attempt in range(_RACE_RETRIES):
             keys = await self.keys.current_many(conn, personal) if personal else {}
             try:
@@ -585,9 +585,7 @@ class EventStore:
                 _validate_many(appends)
                 if any(a.expected_version is not ANY_VERSION for a in appends):
                     raise ValueError("append_new appends at any version: expected_version=None")
-                personal = [
-                    a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)
-                ]
+                personal = _personal_streams(appends)
                 keys = self.keys.cached(personal)
                 if len(keys) < len(personal):  # a key to read or create: the connection is needed
                     await settle()
@@ -608,7 +606,7 @@ class EventStore:
         self, conn: Conn, appends: Sequence[StreamAppend]
     ) -> list[asyncpg.Record]:
         """One chunk of :meth:`append_new`, fetching keys first (after a key went missing)."""
-        personal = [a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)]
+        personal = _personal_streams(appends)
         for _attempt in range(_RACE_RETRIES):
             keys = await self.keys.current_many(conn, personal)
             streams, _expected, *arrays = _many_arrays(appends, keys)
@@ -767,6 +765,11 @@ def _validate_many(appends: Sequence[StreamAppend]) -> None:
         raise ValueError(f"at most {MAX_BATCH} events per append_many")
     if len(ids) != total:
         raise ValueError("the same event id appears twice in one append_many")
+
+
+def _personal_streams(appends: Sequence[StreamAppend]) -> list[str]:
+    """The streams with an event that has personal fields (they need a data key)."""
+    return [a.stream for a in appends if any(e.data.get(PERSONAL) for e in a.events)]
 
 
 def _many_arrays(

@@ -177,21 +177,27 @@ class Recorder:
             raise RuntimeError("handler crashed after writing")
 
 
+async def _stream_to_follow(
+    store: EventStore, pg_pool: asyncpg.Pool, tag: str, events: list[NewEvent]
+) -> tuple[str, str, AppendResult, str]:
+    """A table for a ``Recorder``, ``events`` appended to a new stream, and a checkpoint just
+    before them (a new subscription would start at position 0): (table, stream, the append,
+    checkpoint name)."""
+    table, name = f"t_{tag}", f"follow:{tag}"
+    await pg_pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY)")
+    stream = store.stream_key(f"follow-{tag}")
+    first = await store.append(stream, events, NO_STREAM)
+    await pg_pool.execute(
+        "INSERT INTO checkpoints (name, position) VALUES ($1, $2)", name, first.positions[0] - 1
+    )
+    return table, stream, first, name
+
+
 async def test_subscription_resumes_from_its_checkpoint_with_exactly_once_effects(
     store: EventStore, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    table = f"seen_{unique}"
-    await pg_pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY)")
-    stream = store.stream_key(f"sub-{unique}")
-    first = await store.append(stream, [ev("Noted", i) for i in range(5)], NO_STREAM)
-    name = f"test:{unique}"
-    # Start just before this test's events (a new subscription starts at position 0).
-    async with pg_pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO checkpoints (name, position) VALUES ($1, $2)",
-            name,
-            first.positions[0] - 1,
-        )
+    events = [ev("Noted", i) for i in range(5)]
+    table, stream, first, name = await _stream_to_follow(store, pg_pool, f"seen{unique}", events)
     types = frozenset({"Noted"})
     crashing = Subscription(store, name, Recorder(table, fail_once=True), types=types)
     with pytest.raises(RuntimeError):
@@ -272,20 +278,9 @@ async def test_a_typed_page_steps_over_other_types_without_sending_them(
 async def test_a_subscription_moves_its_checkpoint_past_events_it_does_not_handle(
     store: EventStore, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    table = f"typed_{unique}"
-    await pg_pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY)")
-    stream = store.stream_key(f"typed-sub-{unique}")
     noted = f"Noted{unique}"
-    first = await store.append(
-        stream, [ev(noted, 0), ev("Other", 1), ev(noted, 2), ev("Other", 3)], NO_STREAM
-    )
-    name = f"typed:{unique}"
-    async with pg_pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO checkpoints (name, position) VALUES ($1, $2)",
-            name,
-            first.positions[0] - 1,
-        )
+    events = [ev(noted, 0), ev("Other", 1), ev(noted, 2), ev("Other", 3)]
+    table, stream, first, name = await _stream_to_follow(store, pg_pool, f"typed{unique}", events)
     sub = Subscription(store, name, Recorder(table), types=frozenset({noted}), batch_size=3)
     step = await sub.step()
     assert (step.read, step.handled, step.full) == (3, 2, True)
@@ -481,25 +476,12 @@ async def test_household_facts_decrypts_only_the_benefit_facts_it_keeps(
     assert by_kind[kept, "vehicle"]["count"] == 2 and by_kind[kept, "income"]["district"] == "cili"
 
 
-async def _stream_to_follow(
-    store: EventStore, pg_pool: asyncpg.Pool, tag: str, count: int
-) -> tuple[str, str, AppendResult, str]:
-    """A table for a ``Recorder``, ``count`` events of a type of their own in a stream, and a
-    checkpoint just before them: (table, event type, the append, checkpoint name)."""
-    table, noted, name = f"t_{tag}", f"Noted{tag}", f"follow:{tag}"
-    await pg_pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY)")
-    stream = store.stream_key(f"follow-{tag}")
-    first = await store.append(stream, [ev(noted, i) for i in range(count)], NO_STREAM)
-    await pg_pool.execute(
-        "INSERT INTO checkpoints (name, position) VALUES ($1, $2)", name, first.positions[0] - 1
-    )
-    return table, noted, first, name
-
-
 async def test_a_subscription_that_is_behind_reads_larger_pages(
     store: EventStore, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    table, noted, first, name = await _stream_to_follow(store, pg_pool, f"grow{unique}", 9)
+    noted = f"Grow{unique}"
+    events = [ev(noted, i) for i in range(9)]
+    table, _, first, name = await _stream_to_follow(store, pg_pool, f"grow{unique}", events)
     sub = Subscription(
         store, name, Recorder(table), types=frozenset({noted}), batch_size=2, max_batch_size=8
     )
@@ -537,7 +519,9 @@ async def test_a_running_subscription_retries_a_failed_step_exactly_once(
 ) -> None:
     """The run loop steps on its listening connection; a failed step is rolled back, that
     connection goes back to the pool, and the retry on a fresh one applies the page once."""
-    table, noted, first, name = await _stream_to_follow(store, pg_pool, f"retry{unique}", 3)
+    noted = f"Retry{unique}"
+    events = [ev(noted, i) for i in range(3)]
+    table, _, first, name = await _stream_to_follow(store, pg_pool, f"retry{unique}", events)
     recorder = Recorder(table, fail_once=True)
     sub = Subscription(store, name, recorder, types=frozenset({noted}), poll_interval=0.2)
     stop = asyncio.Event()
