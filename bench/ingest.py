@@ -29,6 +29,13 @@ of its own, and its faster run counts (every run is in the JSON too). Prints our
 baselines and the ratios; the last line is
 one JSON object with every figure, including ``facts_ratio`` (facts vs a) and ``cases_ratio``
 (cases vs b); higher is better, 1.0 = as fast as the baseline.
+
+For the facts runs and baseline (a) it also prints where the CPU went, in microseconds per event
+over the timed window (of the run that counts): this process (ingest, or the raw consumer), the
+projection process, PostgreSQL (every backend and helper process), the Kafka broker, and the rest
+of the machine. Everything runs on one machine, so a side's events/s can be no more than the
+machine's cores divided by its CPU per event; these figures say how far a side is from that
+ceiling and which part would have to shrink.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from temporalio.worker import Worker
 
@@ -120,6 +128,71 @@ async def publish(settings: Settings, prefix: str, events: Sequence[dict[str, An
         await producer.stop()
 
 
+# -- CPU per part -------------------------------------------------------------------------------
+
+
+class CpuMeter:
+    """CPU seconds used so far by each part of a run; two samples' difference is a window's.
+
+    ``services`` are the embedded stack's processes by name (their exited children, such as
+    PostgreSQL backends, included); ``machine`` is every process of the machine, so ``other`` is
+    what none of the named parts used (the Temporal server, the OS, other tenants).
+    """
+
+    def __init__(self, services: dict[str, int | None]) -> None:
+        self._services = {
+            name: psutil.Process(pid) for name, pid in services.items() if pid is not None
+        }
+
+    def sample(self, **processes: int | None) -> dict[str, float]:
+        """CPU seconds per part now; ``processes`` adds parts (e.g. the projection process)."""
+        # this process and ``processes`` alone: the stack's services may be their children
+        parts = {"bench": _own_seconds(psutil.Process())}
+        for name, pid in processes.items():
+            if pid is not None:
+                parts[name] = _own_seconds(psutil.Process(pid))
+        for name, proc in self._services.items():
+            parts[name] = _tree_seconds(proc)
+        machine = psutil.cpu_times()
+        busy = (machine.user, machine.system, machine.nice, machine.irq, machine.softirq)
+        parts["machine"] = sum(busy)
+        return parts
+
+    @staticmethod
+    def per_event(
+        before: dict[str, float], after: dict[str, float], events: int
+    ) -> dict[str, float]:
+        """Microseconds of CPU per event of each part between two samples, plus ``other``."""
+        spent = {name: after[name] - before.get(name, 0.0) for name in after}
+        machine = spent.pop("machine")
+        spent["other"] = max(0.0, machine - sum(spent.values()))
+        figures = {name: round(seconds / events * 1e6, 1) for name, seconds in spent.items()}
+        figures["total"] = round(machine / events * 1e6, 1)
+        return figures
+
+
+def _own_seconds(proc: psutil.Process) -> float:
+    try:
+        return sum(proc.cpu_times()[:2])
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def _tree_seconds(proc: psutil.Process) -> float:
+    """CPU seconds of a process, its exited children and its live descendants."""
+    try:
+        total = sum(proc.cpu_times()[:4])
+        children = proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    for child in children:
+        try:
+            total += sum(child.cpu_times()[:4])
+        except psutil.NoSuchProcess:  # exited meanwhile: counted in its parent's children times
+            pass
+    return total
+
+
 # -- ours -------------------------------------------------------------------------------------
 
 
@@ -131,10 +204,12 @@ async def run_ours(
     *,
     facts: bool,
     pool: asyncpg.Pool,
-) -> tuple[float, float]:
+    meter: CpuMeter | None = None,
+) -> tuple[float, float, dict[str, float]]:
     """Seconds from the first batch until everything is stored and delivered to its case, and
-    (facts) until the ``household_facts`` projection has applied it too. The projection runs
-    as it is deployed: its own process (``outreach projections run``)."""
+    (facts) until the ``household_facts`` projection has applied it too, and (``meter``) the
+    CPU per event of each part meanwhile. The projection runs as it is deployed: its own process
+    (``outreach projections run``)."""
     await publish(settings, prefix, events)
     settings = settings.model_copy(
         update={"ingest_group_id": f"bench-{prefix}{uuid.uuid4().hex[:6]}"}
@@ -142,8 +217,11 @@ async def run_ours(
     ingest = build_ingest(settings, topic_prefix=prefix, task_queue=task_queue)
     projector = _start_projections(settings) if facts else None
     ids = [event_uuid(e["source"], e["id"]) for e in events]
+    cpu: dict[str, float] = {}
     try:
         async with ingest:
+            await _until(lambda: ingest.stats.first_batch_at is not None)
+            before = meter.sample(projections=_pid(projector)) if meter else {}
             await _until(lambda: ingest.stats.records >= len(events))
             stored = done = time.perf_counter()
             started = ingest.stats.first_batch_at
@@ -161,6 +239,9 @@ async def run_ours(
                         break
                     await asyncio.sleep(0.005)
                 done = time.perf_counter()
+            if meter:
+                after = meter.sample(projections=_pid(projector))
+                cpu = CpuMeter.per_event(before, after, len(events))
     finally:
         if projector is not None:
             projector.terminate()
@@ -168,7 +249,11 @@ async def run_ours(
     assert ingest.stats.stored == len(events), ingest.stats
     if not facts:
         assert ingest.stats.delivered == len(events), ingest.stats
-    return stored - started, done - started
+    return stored - started, done - started, cpu
+
+
+def _pid(process: subprocess.Popen[bytes] | None) -> int | None:
+    return process.pid if process is not None else None
 
 
 def _start_projections(settings: Settings) -> subprocess.Popen[bytes]:
@@ -199,8 +284,12 @@ def _topic(event: dict[str, Any]) -> str:
 
 
 async def run_raw(
-    settings: Settings, prefix: str, events: Sequence[dict[str, Any]], pool: asyncpg.Pool
-) -> float:
+    settings: Settings,
+    prefix: str,
+    events: Sequence[dict[str, Any]],
+    pool: asyncpg.Pool,
+    meter: CpuMeter,
+) -> tuple[float, dict[str, float]]:
     await publish(settings, prefix, events)
     await pool.execute(
         "CREATE TABLE IF NOT EXISTS bench_raw (topic text, part int, off bigint, value jsonb)"
@@ -231,6 +320,7 @@ async def run_raw(
                 continue
             if started is None:
                 started = time.perf_counter()
+                before = meter.sample()
             async with pool.acquire() as conn, conn.transaction():
                 await conn.executemany(
                     "INSERT INTO bench_raw (topic, part, off, value) VALUES ($1, $2, $3, $4)",
@@ -239,10 +329,11 @@ async def run_raw(
             await consumer.commit()
             got += len(records)
         done = time.perf_counter()
+        after = meter.sample()
     finally:
         await consumer.stop()
     assert started is not None
-    return done - started
+    return done - started, CpuMeter.per_event(before, after, len(events))
 
 
 # -- baseline (b): bare signal-with-start -------------------------------------------------------
@@ -291,7 +382,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     configure_logging("WARNING", "console")
     stack = Stack(settings)
     print(f"starting the embedded stack in {tmp.name} ...", file=sys.stderr)
-    await stack.up(timeout=180)
+    services = await stack.up(timeout=180)
+    meter = CpuMeter({service.name: service.pid for service in services})
     try:
         await migrate_dsn(settings.postgres_dsn)
         pool = await asyncpg.create_pool(settings.postgres_dsn, min_size=2, max_size=10)
@@ -322,7 +414,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # Each side runs twice, alternating, and its faster run counts: neither gets a
             # warm-up advantage, and a hiccup of a shared machine costs neither side its figure.
             bare_s: list[float] = []
-            ours_cases: list[tuple[float, float]] = []
+            ours_cases: list[tuple[float, float, dict[str, float]]] = []
             for run in runs:
                 print(f"baseline (b): bare signal-with-start, run {run} ...", file=sys.stderr)
                 bare_s.append(
@@ -334,39 +426,65 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         settings, f"c{run}.", cases[run], task_queue, facts=False, pool=pool
                     )
                 )
-        raw_s: list[float] = []
-        ours_facts: list[tuple[float, float]] = []
+        raw_runs: list[tuple[float, dict[str, float]]] = []
+        ours_facts: list[tuple[float, float, dict[str, float]]] = []
         for run in runs:
             print(f"baseline (a): raw consume + insert, run {run} ...", file=sys.stderr)
-            raw_s.append(await run_raw(settings, f"a{run}.", facts[run], pool))
+            raw_runs.append(await run_raw(settings, f"a{run}.", facts[run], pool, meter))
             print(f"ours: facts events, run {run} ...", file=sys.stderr)
             ours_facts.append(
-                await run_ours(settings, f"f{run}.", facts[run], task_queue, facts=True, pool=pool)
+                await run_ours(
+                    settings, f"f{run}.", facts[run], task_queue, facts=True, pool=pool, meter=meter
+                )
             )
         await pool.close()
     finally:
         await stack.down()
         tmp.cleanup()
 
-    figures = {
+    raw_s = [t for t, _ in raw_runs]
+    best_facts = min(ours_facts, key=lambda run: run[1])
+    best_raw = min(raw_runs, key=lambda run: run[0])
+    cores = psutil.cpu_count() or 1
+    figures: dict[str, Any] = {
         "events": args.events,
         "households": args.households,
         "facts": args.facts,
         "batch": args.batch,
         "signal_concurrency": settings.ingest_signal_concurrency,
-        "cases_eps": round(args.events / min(t for t, _ in ours_cases), 1),
-        "cases_runs_eps": [round(args.events / t, 1) for t, _ in ours_cases],
+        "cases_eps": round(args.events / min(t for t, _, _ in ours_cases), 1),
+        "cases_runs_eps": [round(args.events / t, 1) for t, _, _ in ours_cases],
         "bare_temporal_eps": round(args.events / min(bare_s), 1),
         "bare_temporal_runs_eps": [round(args.events / t, 1) for t in bare_s],
-        "facts_eps": round(args.facts / min(t for _, t in ours_facts), 1),
-        "facts_runs_eps": [round(args.facts / t, 1) for _, t in ours_facts],
-        "facts_stored_eps": round(args.facts / min(t for t, _ in ours_facts), 1),
+        "facts_eps": round(args.facts / best_facts[1], 1),
+        "facts_runs_eps": [round(args.facts / t, 1) for _, t, _ in ours_facts],
+        "facts_stored_eps": round(args.facts / min(t for t, _, _ in ours_facts), 1),
         "raw_consume_insert_eps": round(args.facts / min(raw_s), 1),
         "raw_runs_eps": [round(args.facts / t, 1) for t in raw_s],
+        "cores": cores,
+        "facts_cpu_us": _renamed(best_facts[2], "ingest"),
+        "raw_cpu_us": _renamed(best_raw[1], "consumer"),
     }
     figures["cases_ratio"] = round(figures["cases_eps"] / figures["bare_temporal_eps"], 3)
     figures["facts_ratio"] = round(figures["facts_eps"] / figures["raw_consume_insert_eps"], 3)
+    figures["facts_cpu_ratio"] = round(
+        figures["raw_cpu_us"]["total"] / figures["facts_cpu_us"]["total"], 3
+    )
     return figures
+
+
+def _renamed(cpu: dict[str, float], bench: str) -> dict[str, float]:
+    """The meter's ``bench`` part (this process) under the name of what it ran."""
+    return {bench if name == "bench" else name: value for name, value in cpu.items()}
+
+
+def _cpu_line(label: str, cpu: dict[str, float], cores: int) -> str:
+    parts = ", ".join(f"{name} {value:,.1f}" for name, value in cpu.items() if name != "total")
+    ceiling = cores / cpu["total"] * 1e6 if cpu["total"] else float("inf")
+    return (
+        f"  {label}: {cpu['total']:,.1f} us per event ({parts}); "
+        f"{cores} cores allow at most {ceiling:,.0f} events/s"
+    )
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -381,6 +499,10 @@ def report(figures: dict[str, Any]) -> None:
     raw = figures["raw_consume_insert_eps"]
     print(f"baseline (a) raw consume + insert:    {raw:>10,.1f} events/s")
     print(f"facts_ratio (ours / a):               {figures['facts_ratio']:>10.3f}  (target >= 0.5)")
+    print("machine CPU per facts event, timed window of the run that counts:")
+    print(_cpu_line("ours", figures["facts_cpu_us"], figures["cores"]))
+    print(_cpu_line("baseline (a)", figures["raw_cpu_us"], figures["cores"]))
+    print(f"facts_cpu_ratio (a's CPU / ours):     {figures['facts_cpu_ratio']:>10.3f}")
     print(json.dumps(figures))
 
 
