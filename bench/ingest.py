@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -257,14 +256,7 @@ def _pid(process: subprocess.Popen[bytes] | None) -> int | None:
 
 
 def _start_projections(settings: Settings) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=settings.postgres_dsn,
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_servers,
-        TEMPORAL_ADDRESS=settings.temporal_target,
-        OUTREACH_STATE_DIR=str(settings.state_dir),
-        OUTREACH_LOG_LEVEL="WARNING",
-    )
+    env = settings.process_env(OUTREACH_LOG_LEVEL="WARNING")
     command = [sys.executable, "-m", "outreach.infra.cli", "projections", "run"]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
 

@@ -184,6 +184,21 @@ class Settings(BaseSettings):
             return self.database_url
         return f"postgresql://postgres@{self.stack_host}:{self.postgres_port}/outreach"
 
+    def process_env(self, **extra: str) -> dict[str, str]:
+        """This process's environment pointed at these settings' services and state directory,
+        for a child process (``outreach projections run``, a CLI command); ``extra`` adds or
+        replaces variables."""
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.postgres_dsn,
+            KAFKA_BOOTSTRAP_SERVERS=self.kafka_servers,
+            TEMPORAL_ADDRESS=self.temporal_target,
+            TEMPORAL_NAMESPACE=self.temporal_namespace,
+            OUTREACH_STATE_DIR=str(self.state_dir),
+        )
+        env.update(extra)
+        return env
+
 
 def decode_key(text: str) -> bytes:
     """Standard or URL-safe base64 (padding optional) to bytes; ValueError when it is not."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -272,19 +271,6 @@ async def test_unknown_case_and_task(settings: Settings, capsys: Capture) -> Non
     assert "no visit task no-such-task" in err
 
 
-def _subprocess_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=settings.postgres_dsn,
-        TEMPORAL_ADDRESS=settings.temporal_target,
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_servers,
-        OUTREACH_STATE_DIR=str(settings.state_dir),
-        OUTREACH_LOG_LEVEL="DEBUG",
-        OUTREACH_LOG_FORMAT="console",
-    )
-    return env
-
-
 async def test_json_output_is_alone_on_stdout(
     temporal_client: Client, store: EventStore, settings: Settings
 ) -> None:
@@ -302,7 +288,7 @@ async def test_json_output_is_alone_on_stdout(
         def run(*argv: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
                 [sys.executable, "-m", "outreach.infra.cli", *argv],
-                env=_subprocess_env(settings),
+                env=settings.process_env(OUTREACH_LOG_LEVEL="DEBUG", OUTREACH_LOG_FORMAT="console"),
                 capture_output=True,
                 text=True,
                 timeout=120,

@@ -98,13 +98,7 @@ async def _publish_keyed(settings: Settings, prefix: str, events: list[dict[str,
 
 
 def _runner_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=settings.postgres_dsn,
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_servers,
-        TEMPORAL_ADDRESS=settings.temporal_target,
-        TEMPORAL_NAMESPACE=settings.temporal_namespace,
-        OUTREACH_STATE_DIR=str(settings.state_dir),
+    return settings.process_env(
         OUTREACH_KAFKA_SESSION_TIMEOUT_MS=str(settings.kafka_session_timeout_ms),
         OUTREACH_KAFKA_HEARTBEAT_INTERVAL_MS=str(settings.kafka_heartbeat_interval_ms),
         OUTREACH_INGEST_GROUP_ID=settings.ingest_group_id,
@@ -112,7 +106,6 @@ def _runner_env(settings: Settings) -> dict[str, str]:
         OUTREACH_INGEST_BATCH_TIMEOUT_MS=str(settings.ingest_batch_timeout_ms),
         OUTREACH_LOG_LEVEL="WARNING",
     )
-    return env
 
 
 def _start_runner(
