@@ -56,7 +56,8 @@ Global position, and why followers never skip an event
     A follower of a few event types (a projection) reads with ``read_page(..., types=...)``:
     the page covers the same positions, but only the wanted events are sent and decoded. One
     that needs few personal members reads with ``decrypt=False`` and opens only those
-    (:meth:`RecordedEvent.decrypted`).
+    (:meth:`RecordedEvent.decrypted`). One that works on its events in the database itself
+    reads only how far the page reaches (``read_span``) and then the positions up to there.
 
     Order is transaction-id order, not commit order: events of a transaction that started
     writing earlier but commits later are delivered first, once it has committed. Because
@@ -318,6 +319,9 @@ class Page:
     """Rows read, wanted or not (-1: ``len(events)``); ``limit`` of them means a full page."""
     last_position: int | None = None
     """Position of the last row read, wanted or not (None: the last event's, if any)."""
+    wanted: int = -1
+    """Events of the wanted types in the page, counted by :meth:`EventStore.read_span` (which
+    sends none of them); -1 from :meth:`EventStore.read_page` (they are in ``events``)."""
 
     @property
     def count(self) -> int:
@@ -336,12 +340,17 @@ _COLUMNS = (
     "e.position, e.event_id, e.stream, e.version, e.type, e.schema_version, e.data, e.metadata,"
     " e.occurred_at, e.recorded_at, k.key_id, k.wrapped_key"
 )
-_READ_PAGE = f"""
-    WITH scan AS MATERIALIZED (
+_SCAN = f"""
+    scan AS MATERIALIZED (
         SELECT e.position, e.position < {HORIZON_SQL} AS settled,
                $3::text[] IS NULL OR e.type = ANY($3::text[]) AS wanted
         FROM events e WHERE e.position > $1 ORDER BY e.position LIMIT $2
-    ), page AS (
+    )"""
+"""The next ``$2`` positions after ``$1``, each marked settled (below the horizon) and wanted
+(of the types ``$3``, or all when NULL): the common part of :data:`_READ_PAGE` and
+:data:`_READ_SPAN`."""
+_READ_PAGE = f"""
+    WITH {_SCAN}, page AS (
         SELECT count(*) FILTER (WHERE settled) AS read,
                max(position) FILTER (WHERE settled) AS last,
                coalesce(bool_or(NOT settled), false) AS held_back
@@ -365,6 +374,19 @@ everything after ``$1`` and a sort, per page. Positions below the horizon are a 
 scan, so the marked rows are exactly the page, and any row above them means one is held back.
 The rows come in scan order; the reader checks it rather than sorting here (sorting whole
 events would spill a large page to disk)."""
+_READ_SPAN = f"""
+    WITH {_SCAN}
+    SELECT count(*) FILTER (WHERE settled) AS read,
+           max(position) FILTER (WHERE settled) AS last,
+           coalesce(bool_or(NOT settled), false) AS held_back,
+           count(*) FILTER (WHERE settled AND wanted) AS wanted
+    FROM scan
+"""
+""":data:`_READ_PAGE`'s summary row alone, plus how many of the page's events are wanted."""
+_READ_POSITIONS = f"""
+    SELECT {_COLUMNS} FROM events e LEFT JOIN household_keys k ON k.stream = e.stream
+    WHERE e.position = ANY($1::bigint[]) ORDER BY e.position
+"""
 _READ_STREAM = f"""
     SELECT {_COLUMNS} FROM events e LEFT JOIN household_keys k ON k.stream = e.stream
     WHERE e.stream = $1 AND e.version > $2 ORDER BY e.version
@@ -675,6 +697,31 @@ class EventStore:
             async with self.pool.acquire() as own:
                 return await self._read_page(own, after_position, limit, types, decrypt)
         return await self._read_page(conn, after_position, limit, types, decrypt)
+
+    async def read_span(
+        self,
+        after_position: int,
+        limit: int,
+        *,
+        types: Collection[str] | None = None,
+        conn: Conn,
+    ) -> Page:
+        """:meth:`read_page` without the events: how far the page reaches (``Page.end``, never
+        past an event that could still appear before it) and how many of its events are of
+        ``types`` (``Page.wanted``), for a reader that works on them in the database itself."""
+        wanted = None if types is None else list(types)
+        row = await conn.fetchrow(_READ_SPAN, after_position, limit, wanted)
+        assert row is not None  # an aggregate: always one row
+        return Page(
+            [], row["held_back"], read=row["read"], last_position=row["last"], wanted=row["wanted"]
+        )
+
+    async def read_positions(
+        self, positions: Collection[int], *, decrypt: bool = True, conn: Conn
+    ) -> list[RecordedEvent]:
+        """The events at ``positions`` (those that exist), in order."""
+        rows = await conn.fetch(_READ_POSITIONS, list(positions))
+        return [self._decode(r, decrypt) for r in rows]
 
     async def _read_page(
         self,

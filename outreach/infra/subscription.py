@@ -14,6 +14,13 @@ for its WAL flush (``synchronous_commit = off``): losing it in a server crash co
 With ``decrypt=False`` the handler gets events with their personal members sealed and opens
 those it needs (``event.decrypted()``).
 
+With a ``span`` handler (a set-based projection), a step does not read the page's events out:
+it reads only how far the page reaches and how many wanted events it holds
+(``EventStore.read_span``), and calls ``span(conn, after, upto)``, which applies the wanted
+events in that range of positions with SQL of its own and returns the positions of those it
+left to ``handler`` (ones that need Python, such as a decryption); only those are read and
+passed to ``handler``.
+
 Page size: ``batch_size`` events at first, doubled after each full page up to ``max_batch_size``
 and halved (not below ``batch_size``) after one less than half full: a subscription that is
 behind (a burst, a restart) catches up in fewer, larger steps, each costing a handful of round
@@ -47,9 +54,12 @@ from outreach.infra.database import Conn
 from outreach.infra.event_store import CHANNEL, EventStore, RecordedEvent
 from outreach.infra.log import get_logger
 
-__all__ = ["Handler", "StepResult", "Subscription", "checkpoint_lock"]
+__all__ = ["Handler", "SpanHandler", "StepResult", "Subscription", "checkpoint_lock"]
 
 Handler = Callable[[Conn, Sequence[RecordedEvent]], Awaitable[None]]
+SpanHandler = Callable[[Conn, int, int], Awaitable[Sequence[int]]]
+"""``(conn, after, upto)``: apply the wanted events at positions in ``(after, upto]`` in the
+database; return the positions of those left for the row handler."""
 _LOCK_CLASS: Final = 0x6F757472  # advisory lock namespace for checkpoints ("outr")
 _HELD_BACK_RETRY: Final = 0.05
 _GROWTH: Final = 8
@@ -119,10 +129,12 @@ class Subscription:
         decrypt: bool = True,
         poll_interval: float = 1.0,
         min_interval: float = 0.05,
+        span: SpanHandler | None = None,
     ) -> None:
         self.store = store
         self.name = name
         self.handler = handler
+        self.span = span
         self.types = types
         self.batch_size = batch_size
         self.max_batch_size = max(batch_size, max_batch_size or _GROWTH * batch_size)
@@ -155,9 +167,12 @@ class Subscription:
         after = await read_checkpoint(conn, self.name)
         limit = self._limit
         # Events of other types are only stepped over (not sent, decoded or decrypted).
-        page = await self.store.read_page(
-            after, limit, types=self.types, decrypt=self.decrypt, conn=conn
-        )
+        if self.span is None:
+            page = await self.store.read_page(
+                after, limit, types=self.types, decrypt=self.decrypt, conn=conn
+            )
+        else:
+            page = await self.store.read_span(after, limit, types=self.types, conn=conn)
         full = page.count == limit
         # The next page's size (a step that fails only leaves this hint behind).
         if full:
@@ -167,13 +182,24 @@ class Subscription:
         position = page.end
         if position is None:
             return StepResult(0, 0, after, False, page.held_back)
-        if page.events:
-            await self.handler(conn, page.events)
+        handled = len(page.events) if self.span is None else page.wanted
+        if handled:
+            await self._handle(conn, page.events, after, position)
         # A step that only moved the checkpoint (past events of other types) need not wait for
         # its WAL flush: losing its commit in a server crash costs a re-read.
-        durable = bool(page.events) or not own_transaction
+        durable = bool(handled) or not own_transaction
         await write_checkpoint(conn, self.name, position, durable=durable)
-        return StepResult(page.count, len(page.events), position, full, page.held_back)
+        return StepResult(page.count, handled, position, full, page.held_back)
+
+    async def _handle(
+        self, conn: Conn, events: Sequence[RecordedEvent], after: int, upto: int
+    ) -> None:
+        if self.span is not None:
+            left = await self.span(conn, after, upto)
+            if not left:
+                return
+            events = await self.store.read_positions(left, decrypt=self.decrypt, conn=conn)
+        await self.handler(conn, events)
 
     async def catch_up(self) -> int:
         """Step until nothing is left right now; returns the number of events handled."""

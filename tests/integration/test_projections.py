@@ -476,6 +476,97 @@ async def test_household_facts_decrypts_only_the_benefit_facts_it_keeps(
     assert by_kind[kept, "vehicle"]["count"] == 2 and by_kind[kept, "income"]["district"] == "cili"
 
 
+async def test_household_facts_in_the_database_equals_the_python_path(
+    store: EventStore, pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    """``apply_span`` (set-based) plus ``apply_batch`` of what it leaves ends where
+    ``apply_batch`` of every event does: out of order and tied times, and facts of every shape,
+    plain ones (done in SQL) and ones left to Python (benefit, no clear kind, odd amounts,
+    counts, periods, districts); only the plain ones are done in SQL."""
+    paths = ["person", "household.household_id", "fact.detail"]
+    households = [store.stream_key(f"span-{unique}-{i}") for i in range(3)]
+    odd: list[dict[str, Any]] = [
+        {"kind": "income", "amount": "1E+3"},
+        {"kind": "income", "amount": "NaN"},
+        {"kind": "vehicle", "amount": 12.5},
+        {"kind": "vehicle", "count": "3"},
+        {"kind": "pension", "period": 202602},
+        {"kind": "benefit", "detail": " Dibao"},
+        {"amount": "5"},  # no kind: ignored
+    ]
+    first: AppendResult | None = None
+    last: AppendResult | None = None
+    plain = 0
+    for n in range(60):
+        fact: dict[str, Any] = {
+            "kind": ("income", "vehicle", "pension", "real_estate")[n % 4],
+            "amount": f"{1000 + n}.{n % 10}0",
+            "count": n % 3,
+            "period": "2026-02",
+            "detail": f"湘G{n}",
+            "extra": {"n": n},
+        }
+        district: Any = "cili"
+        if n % 5 == 0:
+            fact = dict(odd[n // 5 % len(odd)])
+        elif n % 13 == 0:
+            district = 7
+        else:
+            plain += 1
+        data = {
+            "household": {"household_id": f"h{n % 3}", "district": district},
+            "person": {"name": "李四"},
+            "fact": fact,
+        }
+        event = NewEvent(
+            uuid.uuid4(),
+            "facts.household.reported",
+            split_personal(data, paths),
+            T0 + timedelta(hours=(n * 7) % 5),  # out of order, with ties
+        )
+        last = await store.append(households[n % 3], [event], None)
+        first = first or last
+    assert first is not None and last is not None
+    after, upto = first.position - 1, last.position
+    projection = HouseholdFactsProjection()
+
+    async def rows(apply: Any) -> list[dict[str, Any]]:
+        async with pg_pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                await apply(conn)
+                found = await conn.fetch(
+                    "SELECT * FROM household_facts WHERE household = ANY($1) "
+                    "ORDER BY household, kind",
+                    households,
+                )
+                # the fact column keeps numbers as stored in SQL (12.50, not 12.5): as values
+                return [{**dict(r), "fact": json.loads(r["fact"])} for r in found]
+            finally:
+                await tx.rollback()
+
+    left: list[int] = []
+
+    async def in_python(conn: Conn) -> None:
+        page = await store.read_page(
+            after, 1000, types=projection.handles, decrypt=False, conn=conn
+        )
+        await projection.apply_batch(conn, [e for e in page.events if e.stream in households])
+
+    async def in_database(conn: Conn) -> None:
+        left.extend(await projection.apply_span(conn, after, upto))
+        events = await store.read_positions(left, decrypt=False, conn=conn)
+        await projection.apply_batch(conn, [e for e in events if e.stream in households])
+
+    expected = await rows(in_python)
+    kinds = {"income", "vehicle", "pension", "real_estate", "benefit"}
+    assert len(expected) > 12 and {r["kind"] for r in expected} == kinds
+    assert [r["detail"] is not None for r in expected].count(True) == 1  # the benefit
+    assert await rows(in_database) == expected
+    assert len(left) == 60 - plain  # the plain facts were done in SQL, the rest in Python
+
+
 async def test_a_subscription_that_is_behind_reads_larger_pages(
     store: EventStore, pg_pool: asyncpg.Pool, unique: str
 ) -> None:

@@ -63,6 +63,7 @@ def subscription_for(
         decrypt=projection.decrypt,
         batch_size=batch_size,
         poll_interval=poll_interval,
+        span=projection.apply_span if projection.in_database else None,
     )
 
 

@@ -10,6 +10,11 @@ and ``outreach projections rebuild NAME`` rebuilds it from position 0.
 ``apply_batch``, which a projection may override to write a page of events at once); it must not
 commit, must not call other services (a rebuild replays history), and should be deterministic
 in the event alone (use ``event.occurred_at``, not the clock).
+
+A projection whose rows are simple functions of the events' clear JSON can also be set-based
+(``in_database = True``): :meth:`apply_span` then applies a page's events with SQL of its own,
+reading them where they are instead of having them sent, decoded and written back, and leaves
+only the events it cannot handle there (e.g. ones it must decrypt) to :meth:`apply_batch`.
 """
 
 from __future__ import annotations
@@ -46,6 +51,15 @@ class Projection(ABC):
         """
         for event in events:
             await self.apply(conn, event)
+
+    in_database: ClassVar[bool] = False
+    """True: pages go through :meth:`apply_span` (the events are not read out first)."""
+
+    async def apply_span(self, conn: Conn, after: int, upto: int) -> Sequence[int]:
+        """(``in_database``) Apply the handled events at positions in ``(after, upto]`` in the
+        database (same transaction), ending where :meth:`apply_batch` of them would; return the
+        positions of those left to :meth:`apply_batch`, which gets them in the same step."""
+        raise NotImplementedError(f"projection {self.name} is not set-based")
 
     @abstractmethod
     async def reset(self, conn: Conn) -> None:
