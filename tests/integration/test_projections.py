@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -291,6 +291,25 @@ async def test_a_subscription_moves_its_checkpoint_past_events_it_does_not_handl
     assert seen == {e.event_id for e in await store.read_stream(stream) if e.type == noted}
 
 
+async def facts_rows(
+    pool: asyncpg.Pool, households: Sequence[str], apply: Callable[[Conn], Awaitable[None]]
+) -> list[dict[str, Any]]:
+    """The ``household_facts`` rows of ``households`` after ``apply`` in a transaction that is
+    then rolled back."""
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await apply(conn)
+            found = await conn.fetch(
+                "SELECT * FROM household_facts WHERE household = ANY($1) ORDER BY household, kind",
+                list(households),
+            )
+            return [dict(r) for r in found]
+        finally:
+            await tx.rollback()
+
+
 async def test_household_facts_page_at_once_equals_one_event_at_a_time(
     pg_pool: asyncpg.Pool, unique: str
 ) -> None:
@@ -330,20 +349,8 @@ async def test_household_facts_page_at_once_equals_one_event_at_a_time(
             )
         )
 
-    async def rows(apply: Any) -> list[dict[str, Any]]:
-        async with pg_pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
-            try:
-                await apply(conn)
-                found = await conn.fetch(
-                    "SELECT * FROM household_facts WHERE household = ANY($1) "
-                    "ORDER BY household, kind",
-                    households,
-                )
-                return [dict(r) for r in found]
-            finally:
-                await tx.rollback()
+    async def rows(apply: Callable[[Conn], Awaitable[None]]) -> list[dict[str, Any]]:
+        return await facts_rows(pg_pool, households, apply)
 
     async def one_by_one(conn: Conn) -> None:
         for event in events:
@@ -443,19 +450,10 @@ async def test_household_facts_decrypts_only_the_benefit_facts_it_keeps(
     monkeypatch.setattr(store.keys, "decrypt", counting)
 
     async def rows(applied: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
-        async with pg_pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
-            try:
-                await HouseholdFactsProjection().apply_batch(conn, applied)
-                found = await conn.fetch(
-                    "SELECT * FROM household_facts WHERE household = ANY($1) "
-                    "ORDER BY household, kind",
-                    [kept, shredded],
-                )
-                return [dict(r) for r in found]
-            finally:
-                await tx.rollback()
+        async def apply(conn: Conn) -> None:
+            await HouseholdFactsProjection().apply_batch(conn, applied)
+
+        return await facts_rows(pg_pool, [kept, shredded], apply)
 
     from_sealed = await rows(events)
     # the benefit facts, a shredded one included; never the income or vehicle detail
@@ -530,21 +528,10 @@ async def test_household_facts_in_the_database_equals_the_python_path(
     after, upto = first.position - 1, last.position
     projection = HouseholdFactsProjection()
 
-    async def rows(apply: Any) -> list[dict[str, Any]]:
-        async with pg_pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
-            try:
-                await apply(conn)
-                found = await conn.fetch(
-                    "SELECT * FROM household_facts WHERE household = ANY($1) "
-                    "ORDER BY household, kind",
-                    households,
-                )
-                # the fact column keeps numbers as stored in SQL (12.50, not 12.5): as values
-                return [{**dict(r), "fact": json.loads(r["fact"])} for r in found]
-            finally:
-                await tx.rollback()
+    async def rows(apply: Callable[[Conn], Awaitable[None]]) -> list[dict[str, Any]]:
+        # the fact column keeps numbers as stored in SQL (12.50, not 12.5): compare values
+        found = await facts_rows(pg_pool, households, apply)
+        return [{**r, "fact": json.loads(r["fact"])} for r in found]
 
     left: list[int] = []
 
