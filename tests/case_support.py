@@ -27,7 +27,7 @@ from outreach.activities import ActivityContext, case_activities
 from outreach.activities.channels import PostgresChannel
 from outreach.events import samples as s
 from outreach.events import validate_inbound
-from outreach.infra.event_store import EventStore
+from outreach.infra.event_store import EventStore, open_outbound
 from outreach.infra.ingest_store import EventStoreIngest
 from outreach.infra.ingest_triggers import case_start_for, trigger_for, workflow_id_for
 from outreach.infra.projections import HouseholdFactsProjection, subscription_for
@@ -179,11 +179,28 @@ class CaseRig:
         ]
 
     async def outbox(self, case_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The case's outbox messages (topic, CloudEvent), personal fields opened as the relay
+        publishes them."""
         rows = await self.pool.fetch(
-            "SELECT topic, payload FROM outbox WHERE payload->>'subject' = $1 ORDER BY position",
+            "SELECT o.topic, o.stream, o.message_id, o.payload, k.key_id, k.wrapped_key"
+            " FROM outbox o LEFT JOIN household_keys k ON k.stream = o.stream"
+            " WHERE o.payload->>'subject' = $1 ORDER BY o.position",
             case_id,
         )
-        return [(r["topic"], json.loads(r["payload"])) for r in rows]
+        return [
+            (
+                r["topic"],
+                open_outbound(
+                    self.store.keys,
+                    r["stream"],
+                    r["message_id"],
+                    json.loads(r["payload"]),
+                    r["key_id"],
+                    r["wrapped_key"],
+                )[0],
+            )
+            for r in rows
+        ]
 
     async def notifications(self, case_id: str) -> list[tuple[str, str, str]]:
         rows = await self.pool.fetch(

@@ -7,20 +7,74 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from temporalio.client import Client
 from temporalio.service import RPCError
+from temporalio.worker import Worker
 
-from outreach.events import event_uuid
+from outreach.events import event_uuid, samples
+from outreach.events.registry import REGISTRY
+from outreach.infra.event_store import EventStore
+from outreach.infra.ingest import IngestApp, build_ingest
+from outreach.infra.personal_data import load_keyring
 from outreach.infra.settings import Settings
+from outreach.infra.temporal import connect
 from outreach.workflows.case_api import TRIGGERS_QUERY, case_workflow_id
+from outreach.workflows.minimal_case import MinimalCase
 from tests.support import free_port
 
 T = TypeVar("T")
+
+
+@dataclass
+class Env:
+    """A running ingest (own topic prefix, consumer group and task queue) with a Temporal
+    worker running the stand-in case workflow, and handles on what it writes to."""
+
+    settings: Settings
+    prefix: str
+    ingest: IngestApp
+    client: Client
+    pool: asyncpg.Pool
+    store: EventStore
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def key(self, household_id: str) -> str:
+        return self.store.stream_key(household_id)
+
+    async def publish(self, *events: dict[str, Any], key: bytes | None = None) -> None:
+        for event in events:
+            topic = REGISTRY[event["type"]].topic
+            await produce(self.settings, self.topic(topic), [samples.to_value(event)], key=key)
+
+
+def household(tag: str) -> tuple[str, str]:
+    """A fresh household id and a valid ID number for one test."""
+    n = uuid.uuid4().int % 10_000_000
+    return f"HH-T-{tag}-{uuid.uuid4().hex[:10]}", samples.id_number_for(n)
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(
+    settings: Settings, pool: asyncpg.Pool, **extra: Any
+) -> AsyncIterator[Env]:
+    """:class:`Env` for a test module; ``extra`` overrides settings (after :func:`fast`)."""
+    token = uuid.uuid4().hex[:8]
+    prefix, task_queue = f"t{token}.", f"ingest-test-{token}"
+    ingest_settings = fast(settings, **extra)
+    client = await connect(settings)
+    store = EventStore(pool, load_keyring(settings), notify=False)
+    async with Worker(client, task_queue=task_queue, workflows=[MinimalCase]):
+        ingest = build_ingest(ingest_settings, topic_prefix=prefix, task_queue=task_queue)
+        async with ingest:
+            yield Env(ingest_settings, prefix, ingest, client, pool, store)
 
 
 def fast(settings: Settings, **extra: Any) -> Settings:
@@ -62,8 +116,11 @@ async def produce(
     *,
     key: bytes | None = None,
     partition: int | None = None,
+    max_request_size: int = 1024 * 1024,
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_servers, acks="all", max_request_size=max_request_size
+    )
     await producer.start()
     try:
         for value in values:

@@ -9,6 +9,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 from outreach.infra.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -48,3 +50,12 @@ def stack_settings(state_dir: Path, **extra: Any) -> Settings:
         OUTREACH_POSTGRES_PORT=free_port(),
         **extra,
     )
+
+
+async def shred(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> int:
+    """``outreach households shred *argv`` in this process; its exit code."""
+    from outreach.infra.cli import build_parser
+
+    capsys.readouterr()
+    args = build_parser().parse_args(["households", "shred", *argv])
+    return int(await args.handler(settings, args))

@@ -21,7 +21,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError, core_schema
 
-from outreach.events.fields import JsonForm, NonEmptyStr, Rfc3339Time, Token
+from outreach.events.fields import Identifier, JsonForm, Rfc3339Time, Token
+from outreach.events.limits import MAX_ID, MAX_TEXT
 
 __all__ = [
     "EVENT_NAMESPACE",
@@ -81,8 +82,9 @@ def _no_data_base64(value: Any) -> None:
 
 _JsonMediaType = Annotated[
     str,
+    Field(max_length=MAX_ID),
     AfterValidator(_json_media_type),
-    JsonForm(core_schema.str_schema(pattern=_JSON_MEDIA_TYPE_ASCII)),
+    JsonForm(core_schema.str_schema(pattern=_JSON_MEDIA_TYPE_ASCII, max_length=MAX_ID)),
 ]
 
 # Checks at field level rather than in a model "before" validator: that would make pydantic
@@ -102,12 +104,12 @@ class CloudEvent(BaseModel):
     specversion: Literal["1.0"]
     id: Token
     source: Token
-    type: NonEmptyStr
+    type: Identifier
     time: Rfc3339Time
     datacontenttype: _JsonMediaType | None = None
-    dataschema: str | None = None
-    subject: str | None = None
-    schemaversion: int | None = Field(default=None, ge=0)
+    dataschema: str | None = Field(default=None, max_length=MAX_TEXT)
+    subject: str | None = Field(default=None, max_length=MAX_TEXT)
+    schemaversion: int | None = Field(default=None, ge=0, le=2**31 - 1)
     data: Any
     data_base64: _NoDataBase64 = Field(default=None, exclude=True, repr=False)
     """Structured JSON mode only: present at all (even null), data_base64 is an error. So it is

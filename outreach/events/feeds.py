@@ -16,7 +16,6 @@ What an event does to a case is a property of its type (:class:`CaseEffect`):
 
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum, StrEnum
 from typing import ClassVar, Literal
 
@@ -24,8 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
 
 from outreach.events.envelope import CloudEvent
-from outreach.events.fields import Amount, Flag, LowerText, NonEmptyStr, OptionalText
+from outreach.events.fields import (
+    Day,
+    Flag,
+    Identifier,
+    InboundAmount,
+    Name,
+    OptionalText,
+    Place,
+    Text,
+)
 from outreach.events.identity import IdNumber
+from outreach.events.limits import MAX_COUNT, MAX_NAME, MAX_PLACE, MAX_TEXT
 
 # One vocabulary with the policy engine (same values as CONTRACT.md).
 from outreach.policy.circumstances import DisabilityCategory, LaborCapacity
@@ -101,16 +110,16 @@ class CaseEffect(Enum):
 
 class Person(_Open):
     id_number: IdNumber
-    name: NonEmptyStr
-    phone: str | None = None
-    address: str | None = None
+    name: Name
+    phone: str | None = Field(default=None, max_length=MAX_NAME)
+    address: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
 class Household(_Open):
-    household_id: NonEmptyStr
-    district: LowerText
+    household_id: Identifier
+    district: Place
     """Free text, normalised to stripped lower case (yongding, wulingyuan, cili, sangzhi, ...)."""
-    township: str | None = None
+    township: str | None = Field(default=None, max_length=MAX_PLACE)
     urban: Flag
 
 
@@ -124,11 +133,11 @@ class FeedData(_Open):
 
 
 class Certificate(_Open):
-    number: NonEmptyStr
+    number: Identifier
     category: DisabilityCategory
     grade: int = Field(ge=1, le=4)
-    issued_on: date
-    valid_until: date
+    issued_on: Day
+    valid_until: Day
 
     @model_validator(mode="after")
     def _valid_after_issue(self) -> Certificate:
@@ -142,8 +151,8 @@ class Certificate(_Open):
 
 
 class CertificateReminder(_Open):
-    number: NonEmptyStr
-    valid_until: date
+    number: Identifier
+    valid_until: Day
 
 
 class CertificateIssuedData(FeedData):
@@ -160,15 +169,15 @@ class CertificateExpiringData(FeedData):
 
 
 class Settlement(_Open):
-    settlement_id: NonEmptyStr
-    hospital: NonEmptyStr
-    admitted_on: date
-    discharged_on: date
-    diagnosis: NonEmptyStr
+    settlement_id: Identifier
+    hospital: Text
+    admitted_on: Day
+    discharged_on: Day
+    diagnosis: Text
     serious_illness: Flag
-    total_cost: Amount
-    fund_paid: Amount
-    out_of_pocket: Amount
+    total_cost: InboundAmount
+    fund_paid: InboundAmount
+    out_of_pocket: InboundAmount
 
     @model_validator(mode="after")
     def _consistent(self) -> Settlement:
@@ -199,15 +208,15 @@ class SettlementRecordedData(FeedData):
 
 class Member(_Open):
     id_number: IdNumber
-    name: NonEmptyStr
-    relation: NonEmptyStr
+    name: Name
+    relation: Name
     labor_capacity: LaborCapacity
     age: int = Field(ge=0, le=150)
 
 
 class HouseholdListedData(FeedData):
-    members: list[Member] = Field(min_length=1)
-    per_capita_annual_income: Amount
+    members: list[Member] = Field(min_length=1, max_length=100)
+    per_capita_annual_income: InboundAmount
     risk: Risk
 
     @model_validator(mode="after")
@@ -229,8 +238,8 @@ class HouseholdListedData(FeedData):
 
 class Fact(_Open):
     kind: FactKind
-    amount: Amount | None = None
-    count: int | None = Field(default=None, ge=0)
+    amount: InboundAmount | None = None
+    count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     period: OptionalText | None = None
     """Free text as the agency sends it, e.g. "2023", "2023-12", "monthly"."""
     detail: JsonValue = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -29,14 +29,33 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from outreach.events.limits import (
+    EARLIEST,
+    EARLIEST_TIME,
+    LATEST,
+    LATEST_TIME,
+    MAX_AMOUNT,
+    MAX_AMOUNT_PLACES,
+    MAX_ID,
+    MAX_NAME,
+    MAX_PLACE,
+    MAX_TEXT,
+)
+
 __all__ = [
     "Amount",
+    "Day",
     "Flag",
+    "Identifier",
+    "InboundAmount",
     "JsonForm",
     "LowerText",
+    "Name",
     "NonEmptyStr",
     "OptionalText",
+    "Place",
     "Rfc3339Time",
+    "Text",
     "Token",
 ]
 
@@ -68,6 +87,45 @@ def _token(value: str) -> str:
 
 def _lower_text(value: str) -> str:
     return _non_empty(value).lower()
+
+
+def _at_most(limit: int) -> AfterValidator:
+    """A length bound, checked after stripping (as pydantic-core's ``max_length`` is)."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise PydanticCustomError(
+                "too_long",
+                "must be at most {limit} characters, got {length}",
+                {"limit": limit, "length": len(value)},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _in_range(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise PydanticCustomError(
+            "date_range",
+            "must be a date from {earliest} to {latest}",
+            {"earliest": str(EARLIEST), "latest": str(LATEST)},
+        )
+    return value
+
+
+def _time_in_range(value: datetime) -> datetime:
+    try:
+        within = EARLIEST_TIME <= value < LATEST_TIME
+    except OverflowError:  # an offset that takes it past what datetime holds
+        within = False
+    if not within:
+        raise PydanticCustomError(
+            "time_range",
+            "must be a time from {earliest} to {latest} (UTC)",
+            {"earliest": str(EARLIEST), "latest": str(LATEST)},
+        )
+    return value
 
 
 def _not_negative(value: Decimal) -> Decimal:
@@ -128,23 +186,57 @@ class JsonForm:
 _NO_SEPARATORS = r"^[^\x1c-\x1f]*$"
 
 
-def _json_str(*, pattern: str = _NO_SEPARATORS, min_length: int = 1) -> JsonForm:
+def _json_str(
+    *, pattern: str = _NO_SEPARATORS, min_length: int = 1, max_length: int | None = None
+) -> JsonForm:
     return JsonForm(
-        core_schema.str_schema(strip_whitespace=True, min_length=min_length, pattern=pattern)
+        core_schema.str_schema(
+            strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern
+        )
     )
 
 
 NonEmptyStr = Annotated[str, AfterValidator(_non_empty), _json_str()]
 """A string that is not blank; surrounding whitespace is stripped."""
 
-Token = Annotated[str, AfterValidator(_token), _json_str(pattern=r"^[^\x00-\x1f\x7f]*$")]
-"""An identifier (CloudEvents ``id``/``source``): not blank, no control characters."""
+Token = Annotated[
+    str,
+    AfterValidator(_token),
+    _at_most(MAX_ID),
+    _json_str(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=MAX_ID),
+]
+"""An identifier (CloudEvents ``id``/``source``): not blank, no control characters, bounded."""
+
+Identifier = Annotated[
+    str, AfterValidator(_non_empty), _at_most(MAX_ID), _json_str(max_length=MAX_ID)
+]
+"""An agency's identifier (household id, certificate number): not blank, bounded."""
+
+Name = Annotated[
+    str, AfterValidator(_non_empty), _at_most(MAX_NAME), _json_str(max_length=MAX_NAME)
+]
+"""A person's name or relation: not blank, bounded."""
+
+Text = Annotated[
+    str, AfterValidator(_non_empty), _at_most(MAX_TEXT), _json_str(max_length=MAX_TEXT)
+]
+"""Inbound free text that is not blank (hospital, diagnosis), bounded."""
 
 LowerText = Annotated[str, AfterValidator(_lower_text)]
 """Free text normalised to stripped lower case (e.g. ``district``)."""
 
-OptionalText = Annotated[str, AfterValidator(str.strip), _json_str(min_length=0)]
-"""Free text that may be empty; surrounding whitespace is stripped."""
+Place = Annotated[str, AfterValidator(_lower_text), _at_most(MAX_PLACE)]
+"""An inbound district: :data:`LowerText`, short enough for a Temporal search attribute."""
+
+OptionalText = Annotated[
+    str, AfterValidator(str.strip), _at_most(MAX_TEXT), _json_str(min_length=0, max_length=MAX_TEXT)
+]
+"""Free text that may be empty; surrounding whitespace is stripped; bounded."""
+
+Day = Annotated[
+    date, AfterValidator(_in_range), JsonForm(core_schema.date_schema(ge=EARLIEST, le=LATEST))
+]
+"""An inbound date, within what the store and the policy's date arithmetic hold."""
 
 Amount = Annotated[
     Decimal,
@@ -162,21 +254,43 @@ Amount = Annotated[
 ]
 """Yuan, as Decimal; JSON numbers or numeric strings; never negative, never NaN/Infinity."""
 
+InboundAmount = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, lt=MAX_AMOUNT, decimal_places=MAX_AMOUNT_PLACES),
+    AfterValidator(_not_negative),
+    JsonForm(
+        core_schema.chain_schema(
+            [
+                core_schema.any_schema(),
+                core_schema.decimal_schema(
+                    allow_inf_nan=False, ge=0, lt=MAX_AMOUNT, decimal_places=MAX_AMOUNT_PLACES
+                ),
+            ]
+        )
+    ),
+]
+"""An agency's :data:`Amount`: also below a trillion yuan, with at most six decimal places."""
+
 Flag = StrictBool
 """A JSON boolean; ``"yes"``, ``1`` and friends are rejected rather than guessed."""
 
 Rfc3339Time = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339_text),
+    AfterValidator(_time_in_range),
     # JSON: a string of the RFC 3339 shape (ASCII digits: a subset of what _RFC3339 takes),
-    # then the same datetime parser as Python input gets after _rfc3339_text.
+    # then the same datetime parser as Python input gets after _rfc3339_text, and the same
+    # range (compared in UTC).
     JsonForm(
         core_schema.chain_schema(
             [
                 core_schema.str_schema(pattern=_RFC3339_ASCII),
-                core_schema.datetime_schema(tz_constraint="aware"),
+                core_schema.datetime_schema(
+                    tz_constraint="aware", ge=EARLIEST_TIME, lt=LATEST_TIME
+                ),
             ]
         )
     ),
 ]
-"""An RFC 3339 timestamp string with an explicit offset; the offset is preserved."""
+"""An RFC 3339 timestamp string with an explicit offset, within the limits' range; the offset
+is preserved."""

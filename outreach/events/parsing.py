@@ -8,7 +8,9 @@
 - ``unknown_type``: a well-formed CloudEvent of a type not in the registry;
 - ``topic``: a known type on a topic other than the one CONTRACT.md assigns it;
 - ``id_number``: a resident ID number fails GB 11643 (reported first when there are others);
-- ``schema``: anything else: envelope, data, schema version.
+- ``schema``: anything else: envelope, data, schema version, and anything the store or
+  Temporal could not hold (``outreach.events.limits``: a NUL, an infinity, a value past its
+  bound), checked over the whole document first.
 
 Checks run in that order for a known type: topic, schema version (upcasting older data), then
 the model. Reasons name the failing field (``data.person.id_number: check digit should be 7,
@@ -28,13 +30,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, from_json
 
 from outreach.events.envelope import NOT_STRUCTURED_JSON, CloudEvent
 from outreach.events.feeds import InboundEvent
+from outreach.events.limits import (
+    Unstorable,
+    check_document,
+    check_document_at,
+    printable,
+    suspect_bytes,
+)
 from outreach.events.registry import REGISTRY, EventSpec, SchemaVersionError, declared_version
 
 __all__ = ["InvalidEvent", "InvalidKind", "parse_inbound", "validate_inbound"]
@@ -125,9 +136,16 @@ def _parse_fast(raw: bytes, topic: str) -> InboundEvent | None:
     # one-byte finds (memchr) answer most messages at a quarter of the cost of the word search.
     if (raw.find(b"N") >= 0 and b"NaN" in raw) or (raw.find(b"I") >= 0 and b"Infinity" in raw):
         return None
+    # A NUL or a surrogate escape: the slow path checks the whole document.
+    if suspect_bytes(raw):
+        return None
     try:
         event: InboundEvent = _validate_json(raw)
     except ValueError:  # ValidationError, also for malformed JSON
+        return None
+    # The typed fields are bounded; what no model types (extra fields, a fact's detail) may
+    # still hold an infinity (1e309) or nest too deeply.
+    if not _untyped_storable(event, 1):
         return None
     spec = REGISTRY[event.type]
     if spec.topic != topic:
@@ -196,10 +214,14 @@ def validate_inbound(document: object, topic: str | None = None) -> InboundEvent
         )
     event_type = document.get("type")
     context = {
-        "event_type": event_type if isinstance(event_type, str) else None,
+        "event_type": _text_or_none(event_type),
         "source": _text_or_none(document.get("source")),
         "event_id": _text_or_none(document.get("id")),
     }
+    try:
+        check_document(document)
+    except Unstorable as exc:
+        raise InvalidEvent(exc.reason, "schema", **context) from None
     spec = REGISTRY.get(event_type) if isinstance(event_type, str) else None
     if spec is None:
         try:
@@ -208,13 +230,13 @@ def validate_inbound(document: object, topic: str | None = None) -> InboundEvent
             raise _from_validation_error(exc, **context) from None
         known = ", ".join(sorted(REGISTRY))
         raise InvalidEvent(
-            f"unknown event type {str(event_type)[:100]!r}; known types: {known}",
+            f"unknown event type {printable(str(event_type), 100)!r}; known types: {known}",
             "unknown_type",
             **context,
         )
     if topic is not None and topic != spec.topic:
         raise InvalidEvent(
-            f"{spec.type} events belong on {spec.topic}, not on {topic[:200]}",
+            f"{spec.type} events belong on {spec.topic}, not on {printable(topic)}",
             "topic",
             **context,
         )
@@ -306,4 +328,57 @@ def _json_kind(value: object) -> str:
 
 
 def _text_or_none(value: object) -> str | None:
-    return value[:200] if isinstance(value, str) else None
+    """What the message claimed, cut and made storable: it goes to a column and a header."""
+    return printable(value) if isinstance(value, str) else None
+
+
+def _untyped_storable(model: BaseModel, depth: int) -> bool:
+    """True when what ``model`` and its nested models hold outside typed fields (extra fields,
+    a fact's detail) passes :func:`check_document`; ``depth``: the level ``model`` is at."""
+    try:
+        _check_untyped(model, depth)
+    except Unstorable:
+        return False
+    return True
+
+
+def _check_untyped(model: BaseModel, depth: int) -> None:
+    extra = model.__pydantic_extra__
+    if extra:
+        check_document_at(extra, depth)
+    for name, kind in _nested(type(model)):
+        value = getattr(model, name)
+        if value is None:
+            continue
+        if kind == "model":
+            _check_untyped(value, depth + 1)
+        elif kind == "models":
+            for item in value:
+                _check_untyped(item, depth + 2)
+        else:
+            check_document_at(value, depth + 1)
+
+
+@cache
+def _nested(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """``cls``'s fields that hold a model (``model``), a list of models (``models``) or any JSON
+    (``json``), read once per class: the fast path walks only those."""
+    found: list[tuple[str, str]] = []
+    for name, info in cls.model_fields.items():
+        annotation = info.annotation
+        if get_origin(annotation) in (Union, UnionType):  # X | None
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = options[0] if len(options) == 1 else Any
+        if get_origin(annotation) is list:
+            (item,) = get_args(annotation)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                found.append((name, "models"))
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.append((name, "model"))
+        elif annotation is Any or name in _JSON_FIELDS:
+            found.append((name, "json"))
+    return tuple(found)
+
+
+_JSON_FIELDS: Final = frozenset({"detail"})
+"""Fields typed ``JsonValue`` (a recursive alias that get_args does not see through)."""

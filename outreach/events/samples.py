@@ -41,6 +41,7 @@ __all__ = [
     "sample_event",
     "settlement_recorded",
     "to_value",
+    "to_value_with",
 ]
 
 AREA_CODES: Final = MappingProxyType(
@@ -314,6 +315,17 @@ def sample_event(event_type: str, **kwargs: Any) -> dict[str, Any]:
 def to_value(event: Mapping[str, Any]) -> bytes:
     """The Kafka message value an agency would send: compact UTF-8 JSON."""
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def to_value_with(event: dict[str, Any], path: str, value: Any) -> bytes:
+    """:func:`to_value` of ``event`` with the member at the dotted ``path`` (e.g.
+    ``data.settlement.hospital``) set to ``value``; ``event`` is changed in place."""
+    node = event
+    *parents, last = path.split(".")
+    for name in parents:
+        node = node[name]
+    node[last] = value
+    return to_value(event)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -6,9 +6,11 @@ Reads go through :mod:`outreach.infra.case_views`, actions through
 :mod:`outreach.infra.case_commands` (Temporal updates); both apply the token's districts.
 
 Errors: 401 without a valid token (``WWW-Authenticate: Bearer``), 403 for a case or task in
-another district or an action the role may not take, 404 for an unknown id, 422 for a body that
-does not fit or an update the case's validator rejects (``detail`` says why; nothing changed),
-503 when the case did not answer in time (no worker, Temporal unreachable).
+another district or an action the role may not take, 404 for an unknown id, 413 for a body over
+``OUTREACH_API_MAX_BODY_BYTES`` (not read), 422 for an id, filter or body that does not fit
+(:mod:`outreach.infra.http_limits`, before any query) or an update the case's validator rejects
+(``detail`` says why; nothing changed), 503 when the case did not answer in time (no worker,
+Temporal unreachable).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -34,6 +37,14 @@ from outreach.infra import case_commands, case_views
 from outreach.infra.access import Principal, authenticate
 from outreach.infra.case_commands import ApprovalIn, ObjectionIn, VisitResultIn
 from outreach.infra.event_store import EventStore
+from outreach.infra.http_limits import (
+    BodyLimit,
+    Offset,
+    PathId,
+    QueryHouseholdId,
+    QueryText,
+    unprocessable,
+)
 from outreach.infra.log import get_logger
 from outreach.infra.settings import Settings
 from outreach.infra.web import mount_web
@@ -100,6 +111,18 @@ async def _refused(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=code)
 
 
+async def _unfit(request: Request, exc: Exception) -> Response:
+    """A request whose path, query or body does not fit (422): the fields as JSON for the API
+    (``unprocessable``: never the input), the page's error page for a browser."""
+    if request.url.path.startswith("/api/"):
+        return await unprocessable(request, exc)
+    from outreach.infra.web.pages import error_page
+
+    assert isinstance(exc, RequestValidationError)
+    fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+    return error_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT, fields)
+
+
 def _ack(ack: UpdateAck) -> dict[str, Any]:
     body: dict[str, Any] = case_views.jsonable(dataclasses.asdict(ack))
     return body
@@ -157,6 +180,7 @@ def create_app(
     )
     app.add_exception_handler(case_commands.CommandError, _refused)
     app.add_exception_handler(case_views.Invisible, _refused)
+    app.add_exception_handler(RequestValidationError, _unfit)
     _routes(app)
     mount_web(app)
 
@@ -177,6 +201,9 @@ def create_app(
         )
         return response
 
+    # outermost but for the error handler: a body over the limit is refused before anything
+    # reads it (and before a request log record)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app
 
 
@@ -198,6 +225,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 _ERROR_TEXT: dict[int, str] = {
+    413: "The request body is larger than the limit (OUTREACH_API_MAX_BODY_BYTES); not read.",
     401: "No valid bearer token (missing, unknown or revoked).",
     403: "The case, task or district is outside the token's districts, or the role may not act.",
     404: "No such case or task.",
@@ -205,9 +233,9 @@ _ERROR_TEXT: dict[int, str] = {
     " reason); nothing changed.",
     503: "The case did not answer in time (no worker running or Temporal unreachable).",
 }
-_READ = _responses(401, 403)
-_READ_ONE = _responses(401, 403, 404)
-_COMMAND = _responses(401, 403, 404, 422, 503)
+_READ = _responses(401, 403, 422)
+_READ_ONE = _responses(401, 403, 404, 422)
+_COMMAND = _responses(401, 403, 404, 413, 422, 503)
 
 
 def _routes(app: FastAPI) -> None:
@@ -225,11 +253,11 @@ def _routes(app: FastAPI) -> None:
         svc: Svc,
         who: Who,
         status_: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
-        district: str | None = None,
-        household_id: Annotated[str | None, Query(max_length=64)] = None,
-        stage: str | None = None,
+        district: QueryText = None,
+        household_id: QueryHouseholdId = None,
+        stage: QueryText = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         """Cases in the token's districts, newest first (``household_id`` is the agency's id)."""
         _forbid_district(who, district)
@@ -247,7 +275,7 @@ def _routes(app: FastAPI) -> None:
         return {"cases": [r.to_dict() for r in rows]}
 
     @app.get("/api/cases/{case_id}", tags=["cases"], responses=_READ_ONE)
-    async def get_case(case_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    async def get_case(case_id: PathId, svc: Svc, who: Who) -> dict[str, Any]:
         """The case, its visit tasks and its ``timeline`` (domain events in order, with the
         personal fields decrypted; the read is recorded in the access log)."""
         detail = await case_views.case_detail(svc.db, svc.store, who, case_id, channel="api")
@@ -259,7 +287,7 @@ def _routes(app: FastAPI) -> None:
     async def get_tasks(
         svc: Svc,
         who: Who,
-        district: str | None = None,
+        district: QueryText = None,
         status_: Annotated[
             Literal["open", "completed", "cancelled", "all"], Query(alias="status")
         ] = "open",
@@ -280,7 +308,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/api/tasks/{task_id}/complete", tags=["tasks"], responses=_COMMAND)
     async def complete_task(
-        task_id: str, body: VisitResultIn, svc: Svc, who: Who
+        task_id: PathId, body: VisitResultIn, svc: Svc, who: Who
     ) -> dict[str, Any]:
         """Record a home-visit result (a Temporal update on the case; 422 with the reason when
         the case rejects it, and nothing changes)."""
@@ -288,7 +316,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/api/cases/{case_id}/objections", tags=["cases"], responses=_COMMAND)
     async def raise_objection(
-        case_id: str, body: ObjectionIn, svc: Svc, who: Who
+        case_id: PathId, body: ObjectionIn, svc: Svc, who: Who
     ) -> dict[str, Any]:
         """Record an objection received during publicity (re-opens verification)."""
         return _ack(
@@ -296,15 +324,16 @@ def _routes(app: FastAPI) -> None:
         )
 
     @app.post("/api/cases/{case_id}/approve", tags=["cases"], responses=_COMMAND)
-    async def approve(case_id: str, body: ApprovalIn, svc: Svc, who: Who) -> dict[str, Any]:
+    async def approve(case_id: PathId, body: ApprovalIn, svc: Svc, who: Who) -> dict[str, Any]:
         """A supervisor approves (or, with ``approved: false``, rejects) the pending decision."""
         return _ack(await case_commands.approve(svc.temporal, svc.store, who, case_id, body))
 
     @app.get("/api/overview", tags=["ops"], responses=_responses(401))
     async def get_overview(svc: Svc, who: Who) -> dict[str, Any]:
         """Open cases per stage, closed per outcome, open and overdue visits, dead-lettered
-        input, the oldest open case (for the token's districts; ops: everywhere)."""
-        return (await case_views.overview(svc.db, who)).to_dict()
+        input, events projections skipped, the oldest open case, and the cases whose workflow
+        task keeps failing (for the token's districts; ops: everywhere)."""
+        return (await case_views.overview(svc.db, who, temporal=svc.temporal)).to_dict()
 
 
 # -- serving ----------------------------------------------------------------------------------

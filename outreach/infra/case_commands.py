@@ -19,7 +19,7 @@ import uuid
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -32,8 +32,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from outreach.events.limits import MAX_AMOUNT, MAX_AMOUNT_PLACES
 from outreach.infra.access import Action, Principal
 from outreach.infra.event_store import EventStore
+from outreach.infra.http_limits import Id, Text
 from outreach.infra.sealed_text import seal
 from outreach.policy.circumstances import LaborCapacity
 from outreach.workflows.case_api import (
@@ -94,15 +96,20 @@ UPDATE_TIMEOUT = timedelta(seconds=60)
 
 
 # -- request bodies (CONTRACT.md, "HTTP API") -------------------------------------------------
+# Every field is bounded (``http_limits``: ids, text without NUL; amounts as ingest takes them):
+# what a body carries reaches a Temporal update and the event store.
+
+_BODY = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=MAX_NOTES)
+_AMOUNT = Field(ge=0, lt=MAX_AMOUNT, decimal_places=MAX_AMOUNT_PLACES, allow_inf_nan=False)
 
 
 class VisitAssetsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _BODY
 
     vehicles: int = Field(default=0, ge=0, le=1000)
     homes: int = Field(default=0, ge=0, le=1000)
     business_premises: int = Field(default=0, ge=0, le=1000)
-    financial_assets: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    financial_assets: Annotated[Decimal, _AMOUNT] = Decimal(0)
 
 
 class VisitResultIn(BaseModel):
@@ -113,16 +120,18 @@ class VisitResultIn(BaseModel):
     ``notes`` must not repeat names, ID numbers, phones or addresses.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _BODY
 
     visited_on: date
     found: bool
     household_size: int | None = Field(default=None, ge=1, le=MAX_HOUSEHOLD_SIZE)
-    monthly_income_total: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
-    labor_capacity: list[LaborCapacity] | LaborCapacity = Field(default_factory=list)
+    monthly_income_total: Annotated[Decimal, _AMOUNT] | None = None
+    labor_capacity: (
+        Annotated[list[LaborCapacity], Field(max_length=MAX_HOUSEHOLD_SIZE)] | LaborCapacity
+    ) = Field(default_factory=list)
     consent_to_check: bool = False
     assets: VisitAssetsIn = Field(default_factory=VisitAssetsIn)
-    notes: str = Field(default="", max_length=MAX_NOTES)
+    notes: Text = Field(default="", max_length=MAX_NOTES)
     has_supporter: bool | None = None
 
     def to_result(self, task_id: str) -> VisitResult:
@@ -147,11 +156,11 @@ class ObjectionIn(BaseModel):
     """Body of ``POST /api/cases/{case_id}/objections``. ``objection_id`` (optional) makes a
     retried request idempotent; without it, each request is a new objection."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _BODY
 
-    summary: str = Field(min_length=1, max_length=MAX_NOTES)
+    summary: Text = Field(min_length=1, max_length=MAX_NOTES)
     received_on: date
-    objection_id: str | None = Field(default=None, min_length=1, max_length=100)
+    objection_id: Id | None = None
 
     @field_validator("summary")
     @classmethod
@@ -165,11 +174,11 @@ class ApprovalIn(BaseModel):
     """Body of ``POST /api/cases/{case_id}/approve``. ``approved: false`` sends the decision
     back to verification. ``decision_id`` guards against approving a superseded decision."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _BODY
 
     approved: bool = True
-    comment: str = Field(default="", max_length=MAX_NOTES)
-    decision_id: str | None = None
+    comment: Text = Field(default="", max_length=MAX_NOTES)
+    decision_id: Id | None = None
 
 
 # -- commands ---------------------------------------------------------------------------------

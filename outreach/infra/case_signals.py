@@ -25,6 +25,7 @@ from enum import Enum
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from outreach.infra.failures import is_permanent
 from outreach.infra.ingest_triggers import case_start_for, workflow_id_for
 from outreach.infra.log import get_logger
 from outreach.infra.temporal import TASK_QUEUE
@@ -40,6 +41,9 @@ class Outcome(Enum):
     """The household's case has the trigger (started by it, or joined)."""
     NO_OPEN_CASE = "no_open_case"
     """A join-only trigger found no running case; nothing was started."""
+    REJECTED = "rejected"
+    """Temporal refused the request for what it carries (``failures.is_permanent``); logged as
+    an error and not sent again, so it cannot hold back the household's later events."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +103,17 @@ class CaseSignaller:
             for signal in group:
                 try:
                     outcome = await self._send(signal)
-                except Exception as exc:  # the rest of this household waits for the retry
-                    report.failures.append(exc)
-                    return
+                except Exception as exc:
+                    if not is_permanent(exc):  # the rest of this household waits for the retry
+                        report.failures.append(exc)
+                        return
+                    log.error(
+                        "case refused the event; not sent again",
+                        household=signal.trigger.household_key,
+                        event_type=signal.trigger.event_type,
+                        error=repr(exc)[:300],
+                    )
+                    outcome = Outcome.REJECTED
                 report.delivered.append(
                     Delivered(signal.trigger.event_id, signal.workflow_id, outcome)
                 )

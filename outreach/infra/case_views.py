@@ -23,17 +23,25 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from outreach.infra.access import Channel, Principal, record_access
 from outreach.infra.deadletter import deadlettered_count
 from outreach.infra.event_store import EventStore, RecordedEvent
+from outreach.infra.log import get_logger
 from outreach.infra.personal_data import PERSONAL, is_shredded
+from outreach.infra.subscription import Failure
+from outreach.infra.subscription import failures as projection_failures
+from outreach.infra.temporal import STUCK_QUERY
+from outreach.workflows.case_api import WORKFLOW_TYPE
 
 __all__ = [
     "CaseDetail",
     "CaseRow",
     "Invisible",
     "Overview",
+    "StuckCase",
     "TaskRow",
     "TimelineEntry",
     "case_detail",
@@ -41,7 +49,10 @@ __all__ = [
     "list_cases",
     "list_tasks",
     "overview",
+    "stuck_cases",
 ]
+
+log = get_logger(__name__)
 
 
 class Invisible(Exception):
@@ -188,6 +199,18 @@ class OldestOpen(_Json):
 
 
 @dataclass(frozen=True)
+class StuckCase(_Json):
+    """A case whose workflow task keeps failing or timing out (Temporal flagged it): it takes
+    no visit result, approval or trigger until someone fixes the cause."""
+
+    workflow_id: str
+    district: str | None
+    problems: list[str]
+    """Temporal's ``TemporalReportedProblems`` values, e.g. ``category=WorkflowTaskFailed``."""
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Overview(_Json):
     """Ops' overview: open cases per stage, closed per outcome, visit tasks, dead letters."""
 
@@ -197,6 +220,14 @@ class Overview(_Json):
     open_tasks: int
     overdue_tasks: int
     deadlettered: int
+    projection_failures: int
+    """Events projections stepped over because they cannot be applied (``outreach projections
+    failures`` lists them)."""
+    recent_projection_failures: list[Failure]
+    """The newest of them (at most 10); only for a principal of every district (ops)."""
+    stuck_cases: list[StuckCase] | None
+    """Cases whose workflow task keeps failing (at most 50); None: Temporal was not asked or
+    did not answer."""
     oldest_open: OldestOpen | None
     enrolments_by_programme: dict[str, int]
     as_of: datetime
@@ -386,10 +417,46 @@ def personal_paths(value: Any, prefix: str = "") -> Iterable[str]:
         yield prefix
 
 
+async def stuck_cases(
+    temporal: Client, principal: Principal, *, limit: int = 50
+) -> list[StuckCase] | None:
+    """The cases Temporal flags because their workflow task keeps failing (``STUCK_QUERY``),
+    in the principal's districts; None when Temporal does not answer."""
+    query = f"WorkflowType = '{WORKFLOW_TYPE}' AND {STUCK_QUERY}"
+    districts = _districts(principal, None)
+    if districts is not None:
+        if not districts:
+            return []
+        listed = ", ".join("'" + d.replace("'", "''") + "'" for d in districts)
+        query += f" AND OutreachDistrict IN ({listed})"
+    found: list[StuckCase] = []
+    try:
+        async for execution in temporal.list_workflows(query, limit=limit):
+            attributes = execution.search_attributes
+            district = attributes.get("OutreachDistrict") or [None]
+            found.append(
+                StuckCase(
+                    workflow_id=execution.id,
+                    district=str(district[0]) if district[0] is not None else None,
+                    problems=[str(p) for p in attributes.get("TemporalReportedProblems", [])],
+                    started_at=execution.start_time,
+                )
+            )
+    except RPCError as exc:
+        log.warning("stuck cases not listed: Temporal did not answer", error=str(exc)[:200])
+        return None
+    return found
+
+
 async def overview(
-    db: asyncpg.Pool, principal: Principal, *, now: datetime | None = None
+    db: asyncpg.Pool,
+    principal: Principal,
+    *,
+    now: datetime | None = None,
+    temporal: Client | None = None,
 ) -> Overview:
-    """Counts for ops (or a supervisor's districts): stages, outcomes, tasks, dead letters."""
+    """Counts for ops (or a supervisor's districts): stages, outcomes, tasks, dead letters,
+    skipped events, and (with ``temporal``) the cases whose workflow task keeps failing."""
     now = now or datetime.now(UTC)
     districts = _districts(principal, None)
     by_stage = await db.fetch(
@@ -427,6 +494,7 @@ async def overview(
         districts,
     )
     assert tasks is not None
+    skipped, recent = await projection_failures(db, limit=10)
     return Overview(
         open_by_stage={r["stage"]: r["n"] for r in by_stage},
         closed_by_outcome={r["outcome"]: r["n"] for r in by_outcome},
@@ -434,6 +502,9 @@ async def overview(
         open_tasks=int(tasks["open"]),
         overdue_tasks=int(tasks["overdue"]),
         deadlettered=await deadlettered_count(db),
+        projection_failures=skipped,
+        recent_projection_failures=recent if districts is None else [],
+        stuck_cases=await stuck_cases(temporal, principal) if temporal is not None else None,
         oldest_open=(
             OldestOpen(oldest["case_id"], oldest["district"], oldest["stage"], oldest["opened_at"])
             if oldest

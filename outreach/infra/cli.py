@@ -95,6 +95,27 @@ async def _projections_rebuild(settings: Settings, args: argparse.Namespace) -> 
     return 0
 
 
+async def _projections_failures(settings: Settings, args: argparse.Namespace) -> int:
+    from outreach.infra.database import open_pool
+    from outreach.infra.subscription import failures
+
+    pool = await open_pool(settings, max_size=1)
+    try:
+        total, rows = await failures(pool, limit=args.limit)
+    finally:
+        await pool.close()
+    if args.json:
+        listed = [{**vars(f), "failed_at": f.failed_at.isoformat()} for f in rows]
+        print(json.dumps({"total": total, "failures": listed}, ensure_ascii=False))
+        return 0
+    print(f"{total} event(s) stepped over by projections" + (":" if rows else ""))
+    for f in rows:
+        when = f.failed_at.isoformat(timespec="seconds")
+        print(f"  {when}  {f.subscription}  position {f.position}  {f.event_type}  {f.event_id}")
+        print(f"      {f.reason}")
+    return 0
+
+
 async def _projections_run(settings: Settings, args: argparse.Namespace) -> int:
     from outreach.infra.database import open_pool
     from outreach.infra.event_store import EventStore
@@ -104,7 +125,7 @@ async def _projections_run(settings: Settings, args: argparse.Namespace) -> int:
     pool = await open_pool(settings)
     try:
         store = EventStore(pool, load_keyring(settings), notify=False)
-        await run_all(store, stop_on_signals())
+        await run_all(store, stop_on_signals(), give_up_after=settings.part_recovery_timeout)
     finally:
         await pool.close()
     return 0
@@ -112,11 +133,18 @@ async def _projections_run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _relay(settings: Settings, args: argparse.Namespace) -> int:
     from outreach.infra.database import open_pool
+    from outreach.infra.personal_data import load_keyring
     from outreach.infra.relay import Relay
 
     pool = await open_pool(settings, max_size=2)
     try:
-        await Relay(pool, settings.kafka_servers, batch_size=args.batch_size).run(stop_on_signals())
+        relay = Relay(
+            pool,
+            settings.kafka_servers,
+            keyring=load_keyring(settings),
+            batch_size=args.batch_size,
+        )
+        await relay.run(stop_on_signals(), give_up_after=settings.part_recovery_timeout)
     finally:
         await pool.close()
     return 0
@@ -185,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     projections_sub.add_parser(
         "run", help="keep every projection up to date (until interrupted)"
     ).set_defaults(handler=_projections_run)
+    failures = projections_sub.add_parser(
+        "failures", help="events projections stepped over because they cannot be applied"
+    )
+    failures.add_argument("--limit", type=int, default=100, help="newest N (default 100)")
+    failures.add_argument("--json", action="store_true", help="machine-readable output")
+    failures.set_defaults(handler=_projections_failures)
 
     relay = sub.add_parser("relay", help="publish the transactional outbox to Kafka, in order")
     relay.add_argument("--batch-size", type=int, default=200, help="messages per round")

@@ -1,9 +1,10 @@
 """``outreach households shred``: crypto-shred a household's personal data (right to erasure).
 
 Deleting the household's data key makes every personal field of its events unreadable at once,
-in the event store and in the sealed free text of its cases' Temporal histories
-(``outreach.infra.sealed_text``); the events themselves, their figures and the decisions stay, so
-counts and audits still add up. There is no undo.
+in the event store, in the sealed free text of its cases' Temporal histories
+(``outreach.infra.sealed_text``) and in its outbox rows (``EventStore.shred``); the events
+themselves, their figures and the decisions stay, so counts and audits still add up. There is no
+undo.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from typing import Protocol
 
 import asyncpg
 
-from outreach.events import InvalidEvent
+from outreach.events import InboundEvent, InvalidEvent
+from outreach.events.limits import printable
 from outreach.events.topics import ERROR_HEADER, SOURCE_TOPIC_HEADER
 from outreach.infra.database import Conn
 
@@ -32,6 +33,7 @@ __all__ = [
     "deadlettered_by_kind",
     "deadlettered_count",
     "log_deadletters",
+    "record_unpublished",
 ]
 
 MAX_REASON = 1000
@@ -63,13 +65,39 @@ class DeadLetter:
 
     @classmethod
     def of(cls, record: RawRecord, error: InvalidEvent) -> DeadLetter:
+        # printable: what the message claimed goes to text columns and headers
         return cls(
             record=record,
-            reason=error.reason[:MAX_REASON],
+            reason=printable(error.reason, MAX_REASON),
             kind=error.kind,
-            event_type=error.event_type,
-            event_source=error.source,
-            event_id=error.event_id,
+            event_type=_claimed(error.event_type),
+            event_source=_claimed(error.source),
+            event_id=_claimed(error.event_id),
+        )
+
+    @classmethod
+    def too_large(cls, record: RawRecord, limit: int) -> DeadLetter:
+        size = len(record.value or b"")
+        return cls(
+            record=record,
+            reason=f"the message is {size:,} bytes; the limit is {limit:,} bytes",
+            kind="size",
+        )
+
+    @classmethod
+    def unstorable(cls, record: RawRecord, event: InboundEvent, exc: BaseException) -> DeadLetter:
+        """A valid event the database refused for what it holds (the edge's bounds should
+        have caught it: ops should report it). The database's message is not echoed: it may
+        quote the value."""
+        code = getattr(exc, "sqlstate", None)
+        why = type(exc).__name__ + (f", SQLSTATE {code}" if code else "")
+        return cls(
+            record=record,
+            reason=f"the event is valid but could not be stored ({why})",
+            kind="unstorable",
+            event_type=event.type,
+            event_source=event.source,
+            event_id=event.id,
         )
 
     def headers(self) -> dict[str, str]:
@@ -126,6 +154,27 @@ async def log_deadletters(conn: Conn, letters: Sequence[DeadLetter]) -> None:
             for d in letters
         ],
     )
+
+
+async def record_unpublished(conn: Conn, letter: DeadLetter, error: str) -> None:
+    """Note that ``letter`` could not be published (it stays counted and listed)."""
+    record = letter.record
+    await conn.execute(
+        """
+        UPDATE deadletter_log SET publish_error = $5
+        WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3
+          AND source_timestamp = $4
+        """,
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        printable(error, MAX_REASON),
+    )
+
+
+def _claimed(value: str | None) -> str | None:
+    return printable(value) if value is not None else None
 
 
 async def deadlettered_count(db: asyncpg.Pool | Conn, *, since: datetime | None = None) -> int:

@@ -18,7 +18,10 @@ Appending
       not a conflict. A batch mixing stored and new ids is a caller bug
       (:class:`DuplicateEventError`).
     * ``data["personal"]``, when present, is encrypted with the household's data key
-      (:mod:`outreach.infra.personal_data`).
+      (:mod:`outreach.infra.personal_data`), and so are an outbox message's personal fields
+      (:data:`OUTBOX_PERSONAL`, moved under its ``data["personal"]``): the relay opens them
+      when it publishes (:func:`open_outbound`), and once the household is shredded it
+      publishes the message without them.
 
 Appending to many streams at once
     ``append_many([StreamAppend(stream, events, expected_version), ...])`` does what one
@@ -103,9 +106,12 @@ from outreach.infra.personal_data import (
     DataKey,
     DataKeys,
     KeyRing,
+    encrypt_outbound,
     encrypt_personal,
     is_shredded,
+    merge_personal,
     nonces,
+    split_personal,
 )
 
 __all__ = [
@@ -113,6 +119,8 @@ __all__ = [
     "CHANNEL",
     "HORIZON_SQL",
     "NO_STREAM",
+    "OUTBOX_PERSONAL",
+    "OUTBOX_WITHOUT_CLEAR_PERSONAL",
     "AppendNewResult",
     "AppendResult",
     "ConcurrencyConflict",
@@ -125,6 +133,7 @@ __all__ = [
     "RecordedEvent",
     "SealedPersonal",
     "StreamAppend",
+    "open_outbound",
 ]
 
 ANY_VERSION: Final = None
@@ -134,6 +143,20 @@ CHANNEL: Final = "outreach_events"
 HORIZON_SQL: Final = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)"
 """Positions below this (in the same statement) belong to ended transactions only."""
 MAX_BATCH: Final = 65_536
+OUTBOX_PERSONAL: Final = ("household_id",)
+"""Dotted paths in an outbox message's CloudEvent ``data`` that are personal, stored encrypted.
+Every outbound type names the household; nothing else they carry is (case ids are uuid5 of an
+event id, reasons are generated, decision traces hold the figures the events keep in clear)."""
+_CLEAR_PATHS: Final = ["'{data," + p.replace(".", ",") + "}'" for p in OUTBOX_PERSONAL]
+_CLEAR_PERSONAL: Final = (
+    "(" + " OR ".join(f"payload #> {p} IS NOT NULL" for p in _CLEAR_PATHS) + ")"
+)
+_STRIPPED: Final = "payload " + " ".join(f"#- {p}" for p in _CLEAR_PATHS)
+OUTBOX_WITHOUT_CLEAR_PERSONAL: Final = (
+    f"CASE WHEN {_CLEAR_PERSONAL} THEN {_STRIPPED} ELSE payload END"
+)
+"""SQL: an outbox row's ``payload`` without the personal fields a row written in clear (before
+migration 0301) still has; the same value for any other row (so it is not rewritten)."""
 _RACE_RETRIES: Final = 20
 _NOTIFY_INTERVAL: Final = 0.01
 
@@ -202,7 +225,8 @@ class OutboxMessage:
 
     ``payload`` is the CloudEvent (e.g. from ``outreach.events.outbound.outbound_envelope``);
     ``message_id`` is its ``id``, stable across retries. ``key`` defaults to the stream key, so
-    one household's messages stay in one partition, in order.
+    one household's messages stay in one partition, in order. The :data:`OUTBOX_PERSONAL`
+    fields of its ``data`` are stored encrypted with the household's data key.
     """
 
     topic: str
@@ -475,7 +499,9 @@ class EventStore:
         outbox: Sequence[OutboxMessage],
         may_retry: bool,
     ) -> AppendResult:
-        personal = any(e.data.get(PERSONAL) for e in events)
+        personal = any(e.data.get(PERSONAL) for e in events) or any(
+            _outbound_personal(m.payload) for m in outbox
+        )
         for _attempt in range(_RACE_RETRIES):
             key = await self.keys.current(conn, stream) if personal else None
             try:
@@ -485,7 +511,7 @@ class EventStore:
                     expected,
                     key.key_id if key else None,
                     *_event_arrays(stream, events, key),
-                    *_outbox_arrays(stream, outbox),
+                    *_outbox_arrays(stream, outbox, key),
                 )
             except asyncpg.UniqueViolationError as exc:
                 # A concurrent append won the race (same stream version, or same event id).
@@ -642,9 +668,18 @@ class EventStore:
         raise ConcurrencyConflict(appends[0].stream, ANY_VERSION, None)
 
     async def shred(self, stream: str) -> bool:
-        """Crypto-shred the household's personal fields (delete its data key)."""
-        async with self.pool.acquire() as conn:
-            return await self.keys.shred(conn, stream)
+        """Crypto-shred the household's personal fields (delete its data key).
+
+        Its outbox rows written in clear before migration 0301 lose their personal fields in
+        the same transaction (the others are sealed under the deleted key). True if a key was
+        deleted."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            deleted = await self.keys.shred(conn, stream)
+            await conn.execute(
+                f"UPDATE outbox SET payload = {_STRIPPED} WHERE stream = $1 AND {_CLEAR_PERSONAL}",
+                stream,
+            )
+            return deleted
 
     # -- reading ------------------------------------------------------------------------------
     async def version(self, stream: str, *, conn: Conn | None = None) -> int:
@@ -917,15 +952,59 @@ def _plain_dumps(value: Any) -> str:
     return to_json(value).decode()
 
 
-def _outbox_arrays(stream: str, outbox: Iterable[OutboxMessage]) -> tuple[list[Any], ...]:
+def _outbox_arrays(
+    stream: str, outbox: Iterable[OutboxMessage], key: DataKey | None
+) -> tuple[list[Any], ...]:
     messages = list(outbox)
     return (
         [m.message_id for m in messages],
         [m.topic for m in messages],
         [m.key if m.key is not None else stream for m in messages],
-        [dumps(m.payload) for m in messages],
+        [dumps(_sealed_payload(stream, m, key)) for m in messages],
         [dumps(dict(m.headers)) for m in messages],
     )
+
+
+def _outbound_personal(payload: Mapping[str, Any]) -> bool:
+    data = payload.get("data")
+    return isinstance(data, Mapping) and bool(split_personal(data, OUTBOX_PERSONAL).get(PERSONAL))
+
+
+def _sealed_payload(stream: str, message: OutboxMessage, key: DataKey | None) -> Mapping[str, Any]:
+    """The stored form of a message: its CloudEvent with ``data``'s personal fields encrypted
+    under ``data["personal"]`` (like an event's), bound to the stream and message id."""
+    data = message.payload.get("data")
+    if not isinstance(data, Mapping):
+        return message.payload
+    split = split_personal(data, OUTBOX_PERSONAL)
+    personal = split.pop(PERSONAL, None)
+    if not personal:
+        return message.payload
+    assert key is not None  # _append fetched one: the message has personal fields
+    split[PERSONAL] = encrypt_outbound(key, stream, message.message_id, personal)
+    return {**message.payload, "data": split}
+
+
+def open_outbound(
+    keys: DataKeys,
+    stream: str,
+    message_id: str,
+    payload: Mapping[str, Any],
+    key_id: uuid.UUID | None,
+    wrapped_key: bytes | None,
+) -> tuple[dict[str, Any], bool]:
+    """A stored outbox payload as published, and whether its personal fields were shredded.
+
+    ``key_id`` and ``wrapped_key`` are the stream's ``household_keys`` row now (None: none).
+    A row written in clear (before migration 0301) comes back as it is; a shredded one without
+    its personal fields (the rest of the message still tells consumers what happened to the
+    case)."""
+    data = payload.get("data")
+    if not isinstance(data, Mapping) or PERSONAL not in data:
+        return dict(payload), False
+    opened = keys.decrypt_outbound(stream, message_id, data[PERSONAL], key_id, wrapped_key)
+    merged = merge_personal({**data, PERSONAL: opened})
+    return {**payload, "data": merged}, is_shredded(opened)
 
 
 def _duplicate_result(

@@ -84,6 +84,8 @@ _POSTGRES_DOWN: Final = (
 )
 T = TypeVar("T")
 
+_HEADER_ROOM: Final = 64 * 1024
+"""Bytes a dead letter's headers and record framing may add to the original message."""
 _DOC_SERVERS: Final = "kafka-bootstrap:9092"
 """Server shown in the checked-in AsyncAPI document (the real one comes from settings)."""
 
@@ -174,6 +176,8 @@ def build_ingest(
         settings.kafka_servers,
         client_id="outreach-ingest",
         acks="all",
+        # a dead letter carries the original bytes: fit the largest message ingest reads
+        max_request_size=settings.ingest_max_message_bytes + _HEADER_ROOM,
         logger=_FASTSTREAM_LOG,
         log_level=logging.DEBUG,  # per-batch "received/processed" lines
         specification_url=_DOC_SERVERS,
@@ -248,6 +252,7 @@ def build_ingest(
             publish_deadletter,
             backoff=backoff,
             topic_prefix=topic_prefix,
+            max_message_bytes=settings.ingest_max_message_bytes,
         )
         settle_heap()
         log.info(
@@ -405,8 +410,10 @@ _DEADLETTER_DOC: Final = (
     "invalid ID number. Value: the original bytes; key: the original key. Headers: "
     f"`{ERROR_HEADER}` (a readable reason, UTF-8), `{SOURCE_TOPIC_HEADER}`, `source-partition`, "
     "`source-offset`, `source-timestamp`, `error-kind` (json, unknown_type, topic, id_number, "
-    "schema) and, when the message got that far, `event-type`, `event-source`, `event-id`. "
-    "At least once: a message may appear twice after a crash."
+    "schema; size: larger than OUTREACH_INGEST_MAX_MESSAGE_BYTES; unstorable: valid, but the "
+    "database refused it) and, when the message got that far, `event-type`, `event-source`, "
+    "`event-id`. At least once: a message may appear twice after a crash. A dead letter the "
+    "broker refuses (too large for it) is counted and recorded, not published."
 )
 
 

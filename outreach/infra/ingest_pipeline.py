@@ -16,11 +16,15 @@ For a batch (records of several partitions, each partition's in offset order):
 5. **record** those deliveries, so a redelivered event is not sent again.
 
 Only when all of that succeeded does the caller commit the batch's offsets. A step that fails is
-retried with backoff (:class:`Backoff`) for a while; a database or Temporal outage is not bad
-input, so nothing is dead-lettered and nothing is committed meanwhile. When the retry window
-runs out the step raises :class:`TransientFailure` and the caller rewinds the batch to be read
-again; every step above is idempotent, so a repeat (or a crash anywhere) stores nothing twice and
-signals nothing twice.
+sorted (``outreach.infra.failures``). Transient (a database or Temporal outage, not bad input):
+retried with backoff (:class:`Backoff`) for a while, nothing dead-lettered and nothing committed
+meanwhile; when the retry window runs out the step raises :class:`TransientFailure` and the
+caller rewinds the batch to be read again; every step above is idempotent, so a repeat (or a
+crash anywhere) stores nothing twice and signals nothing twice. Permanent (this input can never
+be handled): never retried as if the database were down. A store step that fails so stores the
+batch's events one at a time and dead-letters those the database refuses (``unstorable``); a
+dead letter the broker refuses is recorded as unpublished and skipped; a case delivery Temporal
+refuses is logged and recorded as ``rejected``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Protocol, TypeVar
 from outreach.events import CaseEffect, InboundEvent, InvalidEvent, parse_inbound
 from outreach.infra.case_signals import CaseSignal, Delivered, DeliveryReport, Outcome
 from outreach.infra.deadletter import DeadLetter, DeadLetterPublisher, RawRecord
+from outreach.infra.failures import is_permanent
 from outreach.infra.ingest_triggers import trigger_for
 from outreach.infra.log import get_logger
 
@@ -47,6 +52,7 @@ __all__ = [
     "CaseSink",
     "IngestStore",
     "Parsed",
+    "PermanentFailure",
     "Stored",
     "TransientFailure",
     "validate_batch",
@@ -83,6 +89,10 @@ class IngestStore(Protocol):
     async def mark_delivered(self, delivered: Sequence[Delivered]) -> None:
         raise NotImplementedError
 
+    async def record_unpublished(self, letter: DeadLetter, error: str) -> None:
+        """Note that a logged dead letter could not be published (the broker refused it)."""
+        raise NotImplementedError
+
 
 class CaseSink(Protocol):
     """The Temporal side (``case_signals.CaseSignaller`` in production)."""
@@ -93,6 +103,14 @@ class CaseSink(Protocol):
 
 class TransientFailure(RuntimeError):
     """A step kept failing for the whole retry window; the batch must be read again."""
+
+
+class PermanentFailure(RuntimeError):
+    """A step failed for what it was given; retrying it cannot help."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        super().__init__(f"{step} failed for good: {type(cause).__name__}")
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -132,24 +150,34 @@ class Parsed:
     deadletters: list[DeadLetter]
     repeated: int
     """Records dropped because an earlier record of the batch had the same (source, id)."""
+    sources: Sequence[RawRecord] = ()
+    """The record each event came from (same order as ``events``), for a late dead letter."""
 
 
 def validate_batch(
-    records: Sequence[RawRecord], topic_prefix: str = "", seen: set[str] | None = None
+    records: Sequence[RawRecord],
+    topic_prefix: str = "",
+    seen: set[str] | None = None,
+    max_bytes: int | None = None,
 ) -> Parsed:
     """Step 1: typed events (first occurrence of each event id) and dead letters.
 
     ``topic_prefix`` (tests, benchmark) is removed from a record's topic before the contract's
     topic check. ``seen`` holds the idempotency keys of earlier chunks of the same batch (it is
-    updated).
+    updated). A message over ``max_bytes`` is dead-lettered unread.
     """
     events: list[InboundEvent] = []
+    sources: list[RawRecord] = []
     deadletters: list[DeadLetter] = []
     seen = set() if seen is None else seen
     repeated = 0
     for record in records:
+        value = record.value or b""
+        if max_bytes is not None and len(value) > max_bytes:
+            deadletters.append(DeadLetter.too_large(record, max_bytes))
+            continue
         try:
-            event = parse_inbound(record.value or b"", record.topic.removeprefix(topic_prefix))
+            event = parse_inbound(value, record.topic.removeprefix(topic_prefix))
         except InvalidEvent as error:
             deadletters.append(DeadLetter.of(record, error))
             continue
@@ -159,7 +187,8 @@ def validate_batch(
             continue
         seen.add(key)
         events.append(event)
-    return Parsed(events, deadletters, repeated)
+        sources.append(record)
+    return Parsed(events, deadletters, repeated, sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +215,10 @@ class BatchProcessor:
         backoff: Backoff | None = None,
         topic_prefix: str = "",
         chunk: int = CHUNK,
+        max_message_bytes: int | None = None,
     ) -> None:
         self._store = store
+        self._max_bytes = max_message_bytes
         self._chunk = chunk
         self._topic_prefix = topic_prefix
         self._cases = cases
@@ -196,9 +227,12 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[RawRecord]) -> BatchReport:
         chunks: list[Parsed] = []
-        stored = await self._retrying(
-            "store", lambda: self._store.store(self._validated(records, chunks))
-        )
+        try:
+            stored = await self._retrying(
+                "store", lambda: self._store.store(self._validated(records, chunks))
+            )
+        except PermanentFailure as failure:
+            stored, chunks = await self._store_each(chunks, failure)
         deadletters = [letter for chunk in chunks for letter in chunk.deadletters]
         for letter in deadletters:
             log.warning(
@@ -210,7 +244,14 @@ class BatchProcessor:
                 source_offset=letter.record.offset,
                 event_type=letter.event_type,
             )
-            await self._retrying("dead-letter publish", partial(self._send_deadletter, letter))
+            try:
+                await self._retrying("dead-letter publish", partial(self._send_deadletter, letter))
+            except PermanentFailure as failure:
+                error = f"{type(failure.cause).__name__}: {failure.cause}"
+                log.error("dead letter not publishable; recorded, skipped", error=error[:300])
+                await self._retrying(
+                    "record unpublished", partial(self._store.record_unpublished, letter, error)
+                )
         signals = [
             CaseSignal(trigger, may_open=s.event.case_effect is CaseEffect.OPENS)
             for s in stored
@@ -232,9 +273,40 @@ class BatchProcessor:
         into.clear()
         seen: set[str] = set()
         for start in range(0, len(records), self._chunk):
-            chunk = validate_batch(records[start : start + self._chunk], self._topic_prefix, seen)
+            chunk = validate_batch(
+                records[start : start + self._chunk], self._topic_prefix, seen, self._max_bytes
+            )
             into.append(chunk)
             yield chunk
+
+    async def _store_each(
+        self, chunks: list[Parsed], failure: PermanentFailure
+    ) -> tuple[list[Stored], list[Parsed]]:
+        """The store step after a permanent failure: each event alone, in order (so each
+        household's stay in order), the ones the database refuses dead-lettered; then the dead
+        letters. Returns what :meth:`IngestStore.store` would have, and the chunks' dead letters
+        with the new ones."""
+        log.error(
+            "a batch could not be stored; storing its events one at a time",
+            error=type(failure.cause).__name__,
+        )
+        stored: list[Stored] = []
+        letters = [letter for chunk in chunks for letter in chunk.deadletters]
+        for chunk in chunks:
+            for event, record in zip(chunk.events, chunk.sources, strict=True):
+                alone = Parsed([event], [], 0, [record])
+                try:
+                    stored.extend(
+                        await self._retrying("store", partial(self._store.store, [alone]))
+                    )
+                except PermanentFailure as refused:
+                    letters.append(DeadLetter.unstorable(record, event, refused.cause))
+        for letter in letters:
+            try:
+                await self._retrying("store", partial(self._store.store, [Parsed([], [letter], 0)]))
+            except PermanentFailure as refused:  # published all the same, just not counted
+                log.error("dead letter not logged", error=type(refused.cause).__name__)
+        return stored, [Parsed([], letters, sum(c.repeated for c in chunks))]
 
     async def _deliver(self, signals: list[CaseSignal]) -> list[Delivered]:
         """Steps 4 and 5, retrying only the households that failed."""
@@ -262,11 +334,15 @@ class BatchProcessor:
         await self._store.mark_delivered(delivered)
 
     async def _retrying(self, step: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt`` until it succeeds, retrying transient failures for the retry window;
+        a permanent one raises :class:`PermanentFailure` at once."""
         next_delay = self._backoff.delays()
         while True:
             try:
                 return await attempt()
             except Exception as exc:
+                if is_permanent(exc):
+                    raise PermanentFailure(step, exc) from exc
                 await self._wait(next_delay, step, exc)
 
     @staticmethod

@@ -36,7 +36,7 @@ from typing import Any, Final
 from outreach.events import InboundEvent
 from outreach.events.registry import spec_for
 from outreach.infra.case_signals import Delivered
-from outreach.infra.deadletter import DeadLetter, log_deadletters
+from outreach.infra.deadletter import DeadLetter, log_deadletters, record_unpublished
 from outreach.infra.event_store import (
     ANY_VERSION,
     CHANNEL,
@@ -157,6 +157,10 @@ class EventStoreIngest:
     async def store_events(self, events: Sequence[InboundEvent]) -> list[Stored]:
         """:meth:`store` of already validated events (tools and tests)."""
         return await self.store([Parsed(list(events), [], 0)])
+
+    async def record_unpublished(self, letter: DeadLetter, error: str) -> None:
+        async with self._store.pool.acquire() as conn:
+            await record_unpublished(conn, letter, error)
 
     async def mark_delivered(self, delivered: Sequence[Delivered]) -> None:
         if not delivered:

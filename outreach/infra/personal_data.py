@@ -154,11 +154,28 @@ def encrypt_personal(
     ``plaintext``, when the caller has it, is ``personal`` already encoded as JSON (UTF-8).
     ``nonce``: 12 fresh random bytes (:func:`nonces`), never used before; drawn here if None.
     """
-    if nonce is None:
-        nonce = os.urandom(NONCE_SIZE)
     if plaintext is None:
         plaintext = _JSON.encode(personal).encode()
-    ciphertext = key.aead.encrypt(nonce, plaintext, _field_aad(stream, event_id))
+    return _seal(key, plaintext, _field_aad(stream, event_id), nonce)
+
+
+def _outbound_aad(stream: str, message_id: str) -> bytes:
+    # Its own label: an outbox row's ciphertext cannot pass for an event's (same id) or back.
+    return f"outreach-outbound\n{stream}\n{message_id}".encode()
+
+
+def encrypt_outbound(
+    key: DataKey, stream: str, message_id: str, personal: Mapping[str, Any]
+) -> dict[str, str]:
+    """:func:`encrypt_personal` for an outbox message's personal fields, bound to its stream
+    and message id (``DataKeys.decrypt_outbound`` opens it)."""
+    return _seal(key, _JSON.encode(personal).encode(), _outbound_aad(stream, message_id), None)
+
+
+def _seal(key: DataKey, plaintext: bytes, aad: bytes, nonce: bytes | None) -> dict[str, str]:
+    if nonce is None:
+        nonce = os.urandom(NONCE_SIZE)
+    ciphertext = key.aead.encrypt(nonce, plaintext, aad)
     return {
         "enc": ALGORITHM,
         "kid": key.kid,
@@ -325,18 +342,41 @@ class DataKeys:
         wrapped: bytes | None,
     ) -> dict[str, Any]:
         """A stored ``personal`` member back in clear, or :data:`SHREDDED` without its key."""
+        aad = _field_aad(stream, event_id)
+        return self._open(stream, aad, stored, key_id, wrapped, f"event {event_id}")
+
+    def decrypt_outbound(
+        self,
+        stream: str,
+        message_id: str,
+        stored: object,
+        key_id: uuid.UUID | None,
+        wrapped: bytes | None,
+    ) -> dict[str, Any]:
+        """An outbox message's sealed personal fields (:func:`encrypt_outbound`) in clear, or
+        :data:`SHREDDED` without its key."""
+        aad = _outbound_aad(stream, message_id)
+        return self._open(stream, aad, stored, key_id, wrapped, f"outbox message {message_id}")
+
+    def _open(
+        self,
+        stream: str,
+        aad: bytes,
+        stored: object,
+        key_id: uuid.UUID | None,
+        wrapped: bytes | None,
+        what: str,
+    ) -> dict[str, Any]:
         if not isinstance(stored, Mapping) or stored.get("enc") != ALGORITHM:
             return dict(stored) if isinstance(stored, Mapping) else {"value": stored}
         if key_id is None or wrapped is None or str(key_id) != stored.get("kid"):
             return dict(SHREDDED)
         try:
             plaintext = self._aead(stream, key_id, wrapped).decrypt(
-                base64.b64decode(stored["iv"]),
-                base64.b64decode(stored["ct"]),
-                _field_aad(stream, event_id),
+                base64.b64decode(stored["iv"]), base64.b64decode(stored["ct"]), aad
             )
         except (InvalidTag, ValueError, KeyError) as exc:
-            raise ValueError(f"personal data of event {event_id} does not decrypt") from exc
+            raise ValueError(f"personal data of {what} does not decrypt") from exc
         try:  # pydantic-core's parser, several times faster than json.loads on these
             result: dict[str, Any] = from_json(plaintext, allow_inf_nan=False)
         except (ValueError, TypeError):

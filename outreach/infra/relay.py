@@ -16,7 +16,15 @@ A crash between 2 and 3 re-sends that batch after the restart: duplicates, with 
 CloudEvents ids, so consumers drop them; never a loss, and the first copies arrive in order.
 Only one relay publishes at a time: the leader holds a session advisory lock on its own
 connection, others wait for it (and take over if its connection dies). Sent rows are deleted
-after ``retention`` (they carry the contract payload, which names the household).
+after ``retention``.
+
+A row's personal fields (the household id) are stored encrypted with the household's data key
+(``EventStore.append``); the relay opens them for the message, which is the contract's. Once the
+household is shredded (``outreach households shred``), a message still unsent goes out without
+them rather than not at all: consumers dedupe and correlate on the CloudEvents id and
+``case_id``, and a lost enrolment, closing or termination would be a case they never hear of.
+Rows written in clear before migration 0301 are published as they are, and lose their personal
+fields when marked sent.
 """
 
 from __future__ import annotations
@@ -32,8 +40,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from asyncpg.pool import PoolConnectionProxy
 
-from outreach.infra.event_store import CHANNEL, HORIZON_SQL
+from outreach.infra.event_store import (
+    CHANNEL,
+    HORIZON_SQL,
+    OUTBOX_WITHOUT_CLEAR_PERSONAL,
+    open_outbound,
+)
 from outreach.infra.log import get_logger
+from outreach.infra.personal_data import DataKeys, KeyRing
 from outreach.infra.subscription import pause
 
 __all__ = ["CONTENT_TYPE", "Producer", "Relay"]
@@ -42,9 +56,11 @@ CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
 """Default ``content-type`` header: structured-mode CloudEvents (Kafka protocol binding)."""
 _LEADER_LOCK: Final = (0x6F757472, 0x72656C61)  # ("outr", "rela")
 _PENDING = f"""
-    SELECT position, message_id, topic, key, payload, headers FROM outbox
-    WHERE sent_at IS NULL AND position < {HORIZON_SQL}
-    ORDER BY position LIMIT $1
+    SELECT o.position, o.message_id, o.topic, o.key, o.payload, o.headers, o.stream,
+           k.key_id, k.wrapped_key
+    FROM outbox o LEFT JOIN household_keys k ON k.stream = o.stream
+    WHERE o.sent_at IS NULL AND o.position < {HORIZON_SQL}
+    ORDER BY o.position LIMIT $1
 """
 
 log = get_logger(__name__)
@@ -74,12 +90,14 @@ class Relay:
         pool: asyncpg.Pool,
         bootstrap_servers: str,
         *,
+        keyring: KeyRing,
         batch_size: int = 200,
         poll_interval: float = 1.0,
         retention: timedelta = timedelta(days=7),
         producer_factory: Callable[[], Producer] | None = None,
     ) -> None:
         self.pool = pool
+        self.keys = DataKeys(keyring)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retention = retention
@@ -88,9 +106,14 @@ class Relay:
         )
         self._wake = asyncio.Event()
         self._last_prune = 0.0
+        self._healthy_at = time.monotonic()
+        """When a round last reached the database (``run``'s give-up clock)."""
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Publish until ``stop`` is set (or the task is cancelled); recovers from failures."""
+    async def run(
+        self, stop: asyncio.Event | None = None, *, give_up_after: float | None = None
+    ) -> None:
+        """Publish until ``stop`` is set (or the task is cancelled); recovers from failures.
+        Failing for ``give_up_after`` seconds without reaching the database raises (None: never)."""
         stop = stop or asyncio.Event()
         failures = 0
         while not stop.is_set():
@@ -99,15 +122,24 @@ class Relay:
                 failures = 0
             except Exception as exc:  # Kafka, Postgres or network: start over after a pause
                 failures += 1
+                if give_up_after is not None and self._failing_for() > give_up_after:
+                    log.error("relay not recovering; giving up", error=repr(exc))
+                    raise RuntimeError(
+                        f"not recovered within {give_up_after:g} s ({exc!r})"
+                    ) from exc
                 delay = min(30.0, 0.5 * 2**failures)
                 log.error("relay failed; restarting", error=repr(exc), retry_in=delay)
                 await pause(stop, None, delay)
+
+    def _failing_for(self) -> float:
+        return time.monotonic() - self._healthy_at
 
     async def _lead(self, stop: asyncio.Event) -> None:
         conn = await self.pool.acquire()
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *_LEADER_LOCK):
                 log.debug("another relay is publishing; waiting")
+                self._healthy_at = time.monotonic()  # a standby is healthy too
                 if await pause(stop, None, self.poll_interval):
                     return
             await conn.add_listener(CHANNEL, self._poked)
@@ -134,12 +166,13 @@ class Relay:
     async def publish_batch(self, conn: PoolConnectionProxy[Any], producer: Producer) -> int:
         """Send the next unsent rows and mark them sent; returns how many."""
         rows = await conn.fetch(_PENDING, self.batch_size)
+        self._healthy_at = time.monotonic()
         if not rows:
             return 0
         pending = [
             await producer.send(
                 row["topic"],
-                value=_value(row["payload"]),
+                value=self._value(row),
                 key=row["key"].encode() if row["key"] is not None else None,
                 headers=_headers(row["headers"]),
             )
@@ -156,8 +189,11 @@ class Relay:
         return len(rows)
 
     async def mark_sent(self, conn: PoolConnectionProxy[Any], positions: Sequence[int]) -> None:
+        # A row written in clear (before migration 0301) keeps no household id once sent.
         await conn.execute(
-            "UPDATE outbox SET sent_at = now() WHERE position = ANY($1::bigint[])", positions
+            f"UPDATE outbox SET sent_at = now(), payload = {OUTBOX_WITHOUT_CLEAR_PERSONAL}"
+            " WHERE position = ANY($1::bigint[])",
+            positions,
         )
 
     async def _maybe_prune(self, conn: PoolConnectionProxy[Any]) -> None:
@@ -172,10 +208,24 @@ class Relay:
     def _poked(self, *_: object) -> None:
         self._wake.set()
 
-
-def _value(payload: str) -> bytes:
-    """The Kafka value: compact UTF-8 JSON (the same bytes on every retry)."""
-    return json.dumps(json.loads(payload), ensure_ascii=False, separators=(",", ":")).encode()
+    def _value(self, row: asyncpg.Record) -> bytes:
+        """The Kafka value: the CloudEvent, personal fields opened, as compact UTF-8 JSON (the
+        same bytes on every retry)."""
+        payload, shredded = open_outbound(
+            self.keys,
+            row["stream"],
+            row["message_id"],
+            json.loads(row["payload"]),
+            row["key_id"],
+            row["wrapped_key"],
+        )
+        if shredded:
+            log.warning(
+                "household shredded: outbound message published without its personal fields",
+                message_id=row["message_id"],
+                household=row["stream"],
+            )
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _headers(stored: str) -> list[tuple[str, bytes]]:

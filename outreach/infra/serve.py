@@ -10,19 +10,35 @@ Postgres pool, one event store and one Temporal client.
 A part that fails (or returns while the others still run) stops the rest, and :func:`serve`
 raises :class:`ServeError` naming it and why; setting ``stop`` (SIGINT/SIGTERM in the CLI)
 stops every part and returns normally.
+
+Every part rides through a restart of Postgres or Temporal: projections and the relay retry
+their steps, ingest rewinds and re-reads a batch that failed, the Temporal worker and client
+reconnect by themselves, the API answers 503 meanwhile. A part fails only once it has gone
+``OUTREACH_PART_RECOVERY_TIMEOUT`` seconds without recovering: projections and the relay count
+their failing steps, and :func:`watch` does it for ingest (batches failing with none processed)
+and the worker (Temporal not answering its health check), which retry without end themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from outreach.infra.log import get_logger
 from outreach.infra.settings import Settings
+from outreach.infra.subscription import pause
 from outreach.infra.temporal import TASK_QUEUE
 
-__all__ = ["Part", "PartFailure", "ServeError", "run_parts", "serve"]
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from outreach.infra.ingest import IngestStats
+
+__all__ = ["Part", "PartFailure", "ServeError", "run_parts", "serve", "watch"]
 
 log = get_logger(__name__)
 
@@ -110,6 +126,69 @@ def _failure(part: Part, task: asyncio.Task[None]) -> PartFailure:
     return PartFailure(part.name, reason)
 
 
+# -- recovery -----------------------------------------------------------------------------------
+
+WATCH_INTERVAL = 5.0
+"""Seconds between two looks of :func:`watch`."""
+
+
+async def watch(
+    stop: asyncio.Event,
+    check: Callable[[], Awaitable[None]],
+    *,
+    give_up_after: float,
+    what: str,
+    interval: float = WATCH_INTERVAL,
+) -> None:
+    """Until ``stop`` is set, await ``check`` every ``interval`` seconds; once it has raised for
+    ``give_up_after`` seconds (from the first failed look) with no success in between, raise
+    (the part fails)."""
+    failing_since: float | None = None
+    while not await pause(stop, None, interval):
+        try:
+            await check()
+        except Exception as exc:
+            now = time.monotonic()
+            failing_since = failing_since or now
+            if now - failing_since > give_up_after:
+                raise RuntimeError(
+                    f"{what}: not recovered within {give_up_after:g} s ({exc})"
+                ) from exc
+            log.warning(f"{what}; waiting for it to recover", error=str(exc)[:300])
+        else:
+            failing_since = None
+
+
+def ingest_progress(stats: IngestStats) -> Callable[[], Awaitable[None]]:
+    """A :func:`watch` check: raises while ingest's batches fail and none has been processed
+    since the first of them (no input at all is not a failure)."""
+    seen = (stats.batches, stats.failed_batches)
+    failing = False
+
+    async def check() -> None:
+        nonlocal seen, failing
+        now = (stats.batches, stats.failed_batches)
+        if now[0] != seen[0]:
+            failing = False
+        elif now[1] != seen[1]:
+            failing = True
+        seen = now
+        if failing:
+            raise RuntimeError(f"batches keep failing ({now[1]} so far; see the log)")
+
+    return check
+
+
+def temporal_answers(client: Client) -> Callable[[], Awaitable[None]]:
+    """A :func:`watch` check: Temporal's frontend answers its health check."""
+
+    async def check() -> None:
+        if not await client.service_client.check_health(timeout=timedelta(seconds=5)):
+            raise RuntimeError("Temporal reports not serving")
+
+    return check
+
+
 # -- everything ---------------------------------------------------------------------------------
 
 
@@ -139,6 +218,7 @@ async def serve(
     from outreach.infra.relay import Relay
     from outreach.infra.temporal import connect
 
+    give_up_after = settings.part_recovery_timeout
     await migrate_dsn(settings.postgres_dsn)
     pool = await open_pool(settings, max_size=10)
     try:
@@ -154,17 +234,30 @@ async def serve(
                 projections=False,
                 schedule=review_schedule,
             ):
-                await stop.wait()
+                # (the Temporal worker itself retries its polls forever)
+                await watch(
+                    stop,
+                    temporal_answers(client),
+                    give_up_after=give_up_after,
+                    what="Temporal unreachable",
+                )
 
         async def ingest(stop: asyncio.Event) -> None:
-            async with build_ingest(settings, topic_prefix=topic_prefix, task_queue=task_queue):
-                await stop.wait()
+            app = build_ingest(settings, topic_prefix=topic_prefix, task_queue=task_queue)
+            async with app:
+                await watch(
+                    stop,
+                    ingest_progress(app.stats),
+                    give_up_after=give_up_after,
+                    what="ingest failing",
+                )
 
         async def relay(stop: asyncio.Event) -> None:
-            await Relay(pool, settings.kafka_servers).run(stop)
+            relay = Relay(pool, settings.kafka_servers, keyring=store.keys.keyring)
+            await relay.run(stop, give_up_after=give_up_after)
 
         async def projections(stop: asyncio.Event) -> None:
-            await run_all(store, stop)
+            await run_all(store, stop, give_up_after=give_up_after)
 
         async def api(stop: asyncio.Event) -> None:
             app = create_app(settings, db=pool, store=store, temporal=client)

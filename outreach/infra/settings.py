@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     """Households signalled at once (one household's signals are always sequential)."""
     ingest_retry_window: float = Field(default=60.0, alias="OUTREACH_INGEST_RETRY_WINDOW", gt=0)
     """Seconds a failing step is retried before the batch is rewound and read again."""
+    ingest_max_message_bytes: int = Field(
+        default=1_048_576, alias="OUTREACH_INGEST_MAX_MESSAGE_BYTES", ge=1024
+    )
+    """Largest inbound message ingest reads; a larger one is dead-lettered unread. The
+    dead-letter producer takes messages this large (plus headers)."""
+
+    part_recovery_timeout: float = Field(
+        default=600.0, alias="OUTREACH_PART_RECOVERY_TIMEOUT", gt=0
+    )
+    """Seconds a part keeps retrying an unreachable Postgres or Temporal before it fails its
+    process (``serve``: every part; ``projections run``, ``relay``); ``serve`` then stops and
+    exits 1. Restarts shorter than this are ridden through."""
 
     # -- case workflow worker (outreach worker) --------------------------------------------
     worker_activities: int = Field(default=100, alias="OUTREACH_WORKER_ACTIVITIES", ge=1)
@@ -135,6 +147,8 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", alias="OUTREACH_API_HOST")
     """Interface the HTTP API and web page listen on (0.0.0.0 behind a reverse proxy)."""
     api_port: int = Field(default=8000, alias="OUTREACH_API_PORT", ge=0, le=65535)
+    api_max_body_bytes: int = Field(default=1_048_576, alias="OUTREACH_API_MAX_BODY_BYTES", ge=1024)
+    """Largest request body the API and the page read; a larger one is answered 413 unread."""
     api_public_url: str | None = Field(default=None, alias="OUTREACH_API_PUBLIC_URL")
     """Base URL people open (links printed by the CLI); unset: http://api_host:api_port."""
     temporal_ui_public_url: str | None = Field(default=None, alias="OUTREACH_TEMPORAL_UI_URL")

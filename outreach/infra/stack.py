@@ -36,7 +36,7 @@ import asyncpg
 
 from outreach.infra import health
 from outreach.infra.settings import Settings
-from outreach.infra.temporal import SEARCH_ATTRIBUTES
+from outreach.infra.temporal import REPORTED_PROBLEMS_CONFIG, SEARCH_ATTRIBUTES
 
 POSTGRES_OS_USER = "outreach-pg"
 
@@ -252,6 +252,9 @@ class TemporalDevServer(EmbeddedService):
         ]
         for key, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{key}={kind}"]
+        # flag a workflow whose task failed twice in a row (TemporalReportedProblems), so ops
+        # see a stuck case (case_views.stuck_cases); a real cluster needs the same setting
+        argv += ["--dynamic-config-value", f"{REPORTED_PROBLEMS_CONFIG}=2"]
         return argv
 
     async def check(self) -> str:

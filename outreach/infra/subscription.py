@@ -37,24 +37,43 @@ The steps run on the listening connection itself.
 
 Two processes running the same subscription cooperate: the per-name advisory lock makes their
 steps take turns, and each step starts from the checkpoint the previous one committed.
+
+Failures are sorted (``outreach.infra.failures``). A transient one (the database went away)
+leaves the checkpoint where it was and the step is tried again. A permanent one (an event the
+handler's tables cannot hold) is never retried as if the database were down: the step runs
+again with each event of the page in a savepoint of its own, and each event that still fails is
+recorded in ``projection_failures`` (position, event, reason) and stepped over, so one bad event
+cannot stop a read model for good (:func:`record_failure`, :func:`failures`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from outreach.events.limits import printable
 from outreach.infra.database import Conn
 from outreach.infra.event_store import CHANNEL, EventStore, RecordedEvent
+from outreach.infra.failures import is_permanent
 from outreach.infra.log import get_logger
 
-__all__ = ["Handler", "SpanHandler", "StepResult", "Subscription", "checkpoint_lock"]
+__all__ = [
+    "Failure",
+    "Handler",
+    "SpanHandler",
+    "StepResult",
+    "Subscription",
+    "checkpoint_lock",
+    "failures",
+]
 
 Handler = Callable[[Conn, Sequence[RecordedEvent]], Awaitable[None]]
 SpanHandler = Callable[[Conn, int, int], Awaitable[Sequence[int]]]
@@ -101,6 +120,54 @@ _WRITE_CHECKPOINT: Final = """
 
 
 @dataclass(frozen=True)
+class Failure:
+    """An event a subscription stepped over because its handler can never apply it."""
+
+    subscription: str
+    position: int
+    event_id: str
+    event_type: str
+    reason: str
+    failed_at: datetime
+
+
+async def record_failure(conn: Conn, name: str, event: RecordedEvent, exc: BaseException) -> None:
+    code = getattr(exc, "sqlstate", None)
+    reason = f"{type(exc).__name__}" + (f" (SQLSTATE {code})" if code else "") + f": {exc}"
+    await conn.execute(
+        "INSERT INTO projection_failures (subscription, position, event_id, event_type, reason)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subscription, position) DO UPDATE"
+        " SET reason = excluded.reason, failed_at = now()",
+        name,
+        event.position,
+        event.event_id,
+        event.type,
+        printable(reason, 1000),
+    )
+
+
+async def failures(db: asyncpg.Pool | Conn, *, limit: int = 100) -> tuple[int, list[Failure]]:
+    """How many events subscriptions stepped over, and the newest ``limit`` of them."""
+    total = await db.fetchval("SELECT count(*) FROM projection_failures")
+    rows = await db.fetch(
+        "SELECT subscription, position, event_id, event_type, reason, failed_at"
+        " FROM projection_failures ORDER BY failed_at DESC, position DESC LIMIT $1",
+        limit,
+    )
+    return int(total or 0), [
+        Failure(
+            r["subscription"],
+            r["position"],
+            str(r["event_id"]),
+            r["event_type"],
+            r["reason"],
+            r["failed_at"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
 class StepResult:
     read: int
     """Events read (and the checkpoint moved past)."""
@@ -142,6 +209,7 @@ class Subscription:
         self.poll_interval = poll_interval
         self.min_interval = min_interval
         self._limit = batch_size
+        self._step_limit = batch_size
         self._wake = asyncio.Event()
         self._log = log.bind(subscription=name)
 
@@ -155,19 +223,38 @@ class Subscription:
         if conn is None:
             async with self.store.pool.acquire() as own:
                 return await self.step(own)
-        async with conn.transaction():
-            return await self._step(conn, own_transaction=True)
+        try:
+            async with conn.transaction():
+                return await self._step(conn, own_transaction=True)
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            self._log.error("an event cannot be applied; isolating it", error=repr(exc)[:300])
+        async with conn.transaction():  # the same page again, each event on its own
+            return await self._step(conn, own_transaction=True, isolate=True)
 
     async def step_in(self, conn: Conn) -> StepResult:
         """:meth:`step` inside the caller's transaction (used by projection rebuilds)."""
-        return await self._step(conn, own_transaction=False)
+        try:
+            async with conn.transaction():  # a savepoint: a failed page leaves nothing behind
+                return await self._step(conn, own_transaction=False)
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+        return await self._step(conn, own_transaction=False, isolate=True)
 
-    async def _step(self, conn: Conn, *, own_transaction: bool) -> StepResult:
+    async def _step(
+        self, conn: Conn, *, own_transaction: bool, isolate: bool = False
+    ) -> StepResult:
+        """One page. ``isolate``: the page a permanent failure aborted, read again with the
+        same size and applied an event at a time (:meth:`_handle_each`)."""
         await checkpoint_lock(conn, self.name)
         after = await read_checkpoint(conn, self.name)
-        limit = self._limit
+        limit = self._step_limit if isolate else self._limit
+        self._step_limit = limit
         # Events of other types are only stepped over (not sent, decoded or decrypted).
-        if self.span is None:
+        rows = self.span is None or isolate
+        if rows:
             page = await self.store.read_page(
                 after, limit, types=self.types, decrypt=self.decrypt, conn=conn
             )
@@ -182,8 +269,10 @@ class Subscription:
         position = page.end
         if position is None:
             return StepResult(0, 0, after, False, page.held_back)
-        handled = len(page.events) if self.span is None else page.wanted
-        if handled:
+        handled = len(page.events) if rows else page.wanted
+        if handled and isolate:
+            await self._handle_each(conn, page.events)
+        elif handled:
             await self._handle(conn, page.events, after, position)
         # A step that only moved the checkpoint (past events of other types) need not wait for
         # its WAL flush: losing its commit in a server crash costs a re-read.
@@ -201,6 +290,25 @@ class Subscription:
             events = await self.store.read_positions(left, decrypt=self.decrypt, conn=conn)
         await self.handler(conn, events)
 
+    async def _handle_each(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
+        """``events`` one at a time, each in a savepoint, through the row handler (a set-based
+        projection's ``apply_batch`` handles every event its SQL does); those that fail for
+        good are recorded and stepped over."""
+        for event in events:
+            try:
+                async with conn.transaction():
+                    await self.handler(conn, [event])
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                self._log.error(
+                    "event stepped over: it cannot be applied",
+                    position=event.position,
+                    event_type=event.type,
+                    error=repr(exc)[:300],
+                )
+                await record_failure(conn, self.name, event, exc)
+
     async def catch_up(self) -> int:
         """Step until nothing is left right now; returns the number of events handled."""
         handled = 0
@@ -211,33 +319,49 @@ class Subscription:
                 if not result.full:
                     return handled
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Follow forever (or until ``stop`` is set); survives database hiccups."""
+    async def run(
+        self, stop: asyncio.Event | None = None, *, give_up_after: float | None = None
+    ) -> None:
+        """Follow forever (or until ``stop`` is set); rides through database restarts.
+
+        A failing step is retried with backoff (a permanent failure never reaches here: see
+        the module docstring); ``give_up_after`` seconds of failing steps with no success in
+        between raise a RuntimeError from the last failure (None: never give up).
+        """
         stop = stop or asyncio.Event()
-        self._log.info("subscription started", position=await self.position())
+        self._log.info("subscription started")
         listener: PoolConnectionProxy[Any] | None = None
         failures = 0
+        failing_since: float | None = None
         held_back_wait = _HELD_BACK_RETRY / 2
         try:
             while not stop.is_set():
-                if listener is None or listener.is_closed():
-                    listener = await self._listen(listener)
+                if listener is None or _lost(listener):
+                    previous, listener = listener, None
+                    listener = await self._listen(previous)
                 self._wake.clear()  # before reading: a poke during the step is not lost
                 try:
                     # Steps run on the listening connection (None: one from the pool each):
                     # notifications wait for the end of its transaction, and each step saves
                     # the pool's acquire and reset round trips.
                     result = await self.step(listener)
-                    failures = 0
-                except Exception as exc:  # database hiccup or a handler bug: retry, never skip
+                    failures, failing_since = 0, None
+                except Exception as exc:  # the database went away: retry, never skip
                     failures += 1
+                    now = time.monotonic()
+                    failing_since = failing_since or now
+                    if give_up_after is not None and now - failing_since > give_up_after:
+                        self._log.error("subscription not recovering; giving up", error=repr(exc))
+                        raise RuntimeError(
+                            f"{self.name}: not recovered within {give_up_after:g} s ({exc!r})"
+                        ) from exc
                     delay = min(30.0, 0.5 * 2**failures)
                     self._log.error(
                         "subscription step failed", error=repr(exc), retry_in=delay, exc_info=True
                     )
                     if listener is not None:  # back to the pool (reset, or closed if broken)
-                        await self._unlisten(listener)
-                        listener = None
+                        broken, listener = listener, None
+                        await self._unlisten(broken)
                     await pause(stop, None, delay)
                     continue
                 if result.handled:
@@ -267,28 +391,42 @@ class Subscription:
             await self._unlisten(previous)
         try:
             conn = await self.store.pool.acquire()
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             self._log.warning("cannot LISTEN, polling only", error=str(exc))
             return None
         try:
             await conn.add_listener(CHANNEL, self._poked)
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             self._log.warning("cannot LISTEN, polling only", error=str(exc))
-            await self.store.pool.release(conn)
+            await self._unlisten(conn)
             return None
         return conn
 
     async def _unlisten(self, conn: PoolConnectionProxy[Any]) -> None:
+        """``conn`` back to the pool, whatever state the server left it in. A release whose
+        reset fails (the server restarted) terminates the connection and re-raises: that must
+        not end the subscription, and the proxy must not be touched again (it is detached)."""
         try:
-            if not conn.is_closed():
+            if not _lost(conn):
                 await conn.remove_listener(CHANNEL, self._poked)
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
             pass
-        finally:
+        try:
             await self.store.pool.release(conn)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+            self._log.warning("listening connection dropped", error=repr(exc)[:200])
 
     def _poked(self, *_: object) -> None:
         self._wake.set()
+
+
+def _lost(conn: PoolConnectionProxy[Any]) -> bool:
+    """True when ``conn`` can no longer be used. asyncpg releases a pooled connection whose
+    server went away by itself and detaches its proxy, on which every call then raises."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 async def pause(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> bool:

@@ -20,6 +20,14 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 }
 
 
+REPORTED_PROBLEMS_CONFIG = "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute"
+"""Temporal's dynamic config: after this many workflow task failures or timeouts in a row the
+server sets the workflow's ``TemporalReportedProblems`` search attribute (cleared when a task
+succeeds). The embedded server sets it to 2; a cluster's operator must set it too."""
+STUCK_QUERY = "TemporalReportedProblems IS NOT NULL"
+"""Visibility query for the workflows whose task keeps failing (or timing out)."""
+
+
 async def connect(settings: Settings) -> Client:
     """A client using the pydantic data converter (Decimal, datetime, dataclasses, models).
 

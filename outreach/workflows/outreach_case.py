@@ -119,6 +119,19 @@ __all__ = [
 STAGE_KEY = SearchAttributeKey.for_keyword("OutreachStage")
 DISTRICT_KEY = SearchAttributeKey.for_keyword("OutreachDistrict")
 OVERDUE_KEY = SearchAttributeKey.for_bool("OutreachOverdue")
+KEYWORD_BYTES = 1000
+"""Most UTF-8 bytes of a Keyword search attribute value we upsert: Temporal terminates a
+workflow whose value passes its limit (2,048 bytes by default). Ingest bounds a district to 100
+characters (at most 400 bytes), so only a value that bypassed it is ever cut."""
+
+
+def keyword(value: str) -> str:
+    """``value`` cut to :data:`KEYWORD_BYTES` on a character boundary (deterministic)."""
+    encoded = value.encode("utf-8", "replace")
+    if len(encoded) <= KEYWORD_BYTES:
+        return value
+    return encoded[:KEYWORD_BYTES].decode("utf-8", "ignore")
+
 
 ESCALATION = ("sms", "phone", "letter")
 """Reminder channels in order; reminders past the last use the last."""
@@ -140,6 +153,19 @@ WITHDRAWN = "withdrawn"
 # case acts on it, and the case's work before its run ends (see ``OutreachCase._commit``).
 # Cases whose histories predate it replay without the commit steps.
 COMMIT_ACCEPTED_PATCH = "commit-accepted-input"
+
+# Workflow change: the steps run as regular activities, no longer as local ones. A local
+# activity retried past the workflow task timeout (screening while Postgres was down) keeps its
+# task alive with heartbeat tasks; the first execution goes on at the last heartbeat task's
+# time, but a replay takes the heartbeats as one task and goes on at the first one's time. The
+# deadline checks then differ: the first execution sent a reminder the replay did not, so every
+# replay (after a kill, a restart, a cache eviction) met that reminder's marker with no command
+# for it ("[TMPRL1100] Nondeterminism error: Missing associated machine for LocalActivity(4)")
+# and the case was stuck for good (tests/integration/test_case_stuck.py). And a local
+# activity's effects are in the store before the task that records them completes. A regular
+# activity completes as an event of its own, followed by a task whose time every replay sees.
+# Cases whose histories predate it keep their local activities (replay).
+REGULAR_ACTIVITIES_PATCH = "regular-activities"
 
 _S = TypeVar("_S")
 _A = TypeVar("_A")
@@ -869,7 +895,7 @@ class OutreachCase:
         current = workflow.info().typed_search_attributes
         wanted: list[SearchAttributeUpdate[Any]] = [
             STAGE_KEY.value_set(s.stage.value),
-            DISTRICT_KEY.value_set(s.district),
+            DISTRICT_KEY.value_set(keyword(s.district)),
             OVERDUE_KEY.value_set(s.overdue),
         ]
         changed = [u for u in wanted if current.get(u.key) != u.value]
@@ -948,10 +974,17 @@ class OutreachCase:
 
     @staticmethod
     async def _act(fn: Callable[[_S, _A], Awaitable[_R]], arg: _A) -> _R:
-        """Run a step's activity. Local activities: each is a short Postgres transaction (or a
-        hand-over to the channel adapter), so it runs in the worker inside the workflow task
-        and leaves one marker in history instead of an activity task's round trips through
-        the server. Each is idempotent by its step, so a re-run after a crash is harmless."""
+        """Run a step's activity (a short Postgres transaction, or a hand-over to the channel
+        adapter), idempotent by its step: a re-run after a crash is harmless. A regular
+        activity (``REGULAR_ACTIVITIES_PATCH``); cases from before it replay their local
+        ones."""
+        if workflow.patched(REGULAR_ACTIVITIES_PATCH):
+            return await workflow.execute_activity_method(
+                fn,
+                arg,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
         return await workflow.execute_local_activity_method(
             fn,
             arg,

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from outreach.events import samples as s
 from outreach.events.topics import CASES_TOPIC, ENROLLMENTS_TOPIC
 from outreach.infra.event_store import EventStore
+from outreach.infra.personal_data import load_keyring
 from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
 from outreach.workflows.case_api import (
@@ -147,6 +148,7 @@ async def test_yongding_household_is_visited_verified_decided_and_enrolled(
         # And the relay publishes it to the topic, with the id the activity gave it.
         published = await _relay_and_read(settings, rig.pool, ENROLLMENTS_TOPIC, enrolled["id"])
         assert published["data"]["programmes"] == data["programmes"]
+        assert published["data"]["household_id"] == household_id  # opened from its sealed row
         assert published["subject"] == case_id
         await record(handle, "case_enrolled_yongding")
 
@@ -189,7 +191,8 @@ async def _relay_and_read(
     finally:
         await admin.close()
     stop = asyncio.Event()
-    relay = asyncio.create_task(Relay(pool, settings.kafka_servers, poll_interval=0.2).run(stop))
+    relay = Relay(pool, settings.kafka_servers, keyring=load_keyring(settings), poll_interval=0.2)
+    running = asyncio.create_task(relay.run(stop))
     try:
         for _ in range(150):
             sent = await pool.fetchval(
@@ -202,7 +205,7 @@ async def _relay_and_read(
             raise AssertionError("the relay did not publish the enrolment")
     finally:
         stop.set()
-        await asyncio.wait_for(relay, 15)
+        await asyncio.wait_for(running, 15)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers)
     await consumer.start()
     try:

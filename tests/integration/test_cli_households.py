@@ -9,17 +9,11 @@ import pytest
 
 from outreach.events import samples as s
 from outreach.events import validate_inbound
-from outreach.infra.cli import build_parser
 from outreach.infra.event_store import EventStore
 from outreach.infra.ingest_store import EventStoreIngest
 from outreach.infra.settings import Settings
 from tests.case_support import new_household
-
-
-async def shred(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> int:
-    capsys.readouterr()
-    args = build_parser().parse_args(["households", "shred", *argv])
-    return int(await args.handler(settings, args))
+from tests.support import shred
 
 
 async def test_shred_makes_personal_fields_unreadable_once(

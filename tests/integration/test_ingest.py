@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -18,10 +17,8 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from outreach.events import samples
-from outreach.events.registry import REGISTRY
 from outreach.events.topics import (
     DISABILITY_TOPIC,
     ERROR_HEADER,
@@ -29,20 +26,17 @@ from outreach.events.topics import (
     SOURCE_TOPIC_HEADER,
 )
 from outreach.infra.deadletter import deadlettered_by_kind, deadlettered_count
-from outreach.infra.event_store import EventStore
-from outreach.infra.ingest import IngestApp, build_ingest
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.projections import HouseholdFactsProjection, subscription_for
 from outreach.infra.settings import Settings
-from outreach.infra.temporal import connect
 from outreach.workflows.case_api import case_workflow_id
-from outreach.workflows.minimal_case import MinimalCase
 from tests.ingest_support import (
+    Env,
     all_committed,
     eventually,
-    fast,
+    household,
     produce,
     read_topic,
+    running_ingest,
     stored_count,
     triggers_of,
     uid,
@@ -51,44 +45,10 @@ from tests.ingest_support import (
 pytestmark = pytest.mark.timeout(180)
 
 
-@dataclass
-class Env:
-    settings: Settings
-    prefix: str
-    ingest: IngestApp
-    client: Client
-    pool: asyncpg.Pool
-    store: EventStore
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def key(self, household_id: str) -> str:
-        return self.store.stream_key(household_id)
-
-    async def publish(self, *events: dict[str, Any], key: bytes | None = None) -> None:
-        for event in events:
-            topic = REGISTRY[event["type"]].topic
-            await produce(self.settings, self.topic(topic), [samples.to_value(event)], key=key)
-
-
 @pytest_asyncio.fixture(scope="module")
 async def env(settings: Settings, pg_pool: asyncpg.Pool) -> AsyncIterator[Env]:
-    token = uuid.uuid4().hex[:8]
-    prefix, task_queue = f"t{token}.", f"ingest-test-{token}"
-    ingest_settings = fast(settings)
-    client = await connect(settings)
-    store = EventStore(pg_pool, load_keyring(settings), notify=False)
-    async with Worker(client, task_queue=task_queue, workflows=[MinimalCase]):
-        ingest = build_ingest(ingest_settings, topic_prefix=prefix, task_queue=task_queue)
-        async with ingest:
-            yield Env(ingest_settings, prefix, ingest, client, pg_pool, store)
-
-
-def household(tag: str) -> tuple[str, str]:
-    """A fresh household id and a valid ID number for one test."""
-    n = uuid.uuid4().int % 10_000_000
-    return f"HH-T-{tag}-{uuid.uuid4().hex[:10]}", samples.id_number_for(n)
+    async with running_ingest(settings, pg_pool) as running:
+        yield running
 
 
 async def signals_received(client: Client, household_key: str) -> int:

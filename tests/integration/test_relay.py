@@ -3,103 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from asyncpg.pool import PoolConnectionProxy
 
-from outreach.events.outbound import CaseClosed, Outcome, outbound_envelope
-from outreach.infra.event_store import NO_STREAM, EventStore, NewEvent, OutboxMessage
+from outreach.infra.event_store import EventStore
+from outreach.infra.personal_data import load_keyring
 from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
-
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-async def create_topic(settings: Settings, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
-async def record_messages(store: EventStore, topic: str, unique: str, count: int) -> list[str]:
-    """``count`` case-closed messages over 3 households, appended with their events."""
-    ids: list[str] = []
-    versions = [0, 0, 0]
-    for i in range(count):
-        h = i % 3
-        stream = store.stream_key(f"relay-{unique}-{h}")
-        event_id = uuid.uuid4()
-        case_id = f"case-{unique}-{i}"
-        envelope = outbound_envelope(
-            CaseClosed(
-                case_id=case_id,
-                household_id=f"relay-{unique}-{h}",
-                outcome=Outcome.NOT_ELIGIBLE,
-                reason=f"message {i}",
-            ),
-            event_id=str(event_id),
-            time=T0,
-        )
-        await store.append(
-            stream,
-            [NewEvent(event_id, "CaseClosed", {"case_id": case_id, "outcome": "x"}, T0)],
-            versions[h] if versions[h] else NO_STREAM,
-            outbox=[OutboxMessage(topic, str(event_id), envelope, headers={"n": str(i)})],
-        )
-        versions[h] += 1
-        ids.append(str(event_id))
-    return ids
-
-
-async def unsent(pool: asyncpg.Pool, topic: str) -> int:
-    return int(
-        await pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE topic = $1 AND sent_at IS NULL", topic
-        )
-    )
-
-
-async def wait_until(condition: Any, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
-async def consume(settings: Settings, topic: str, want: set[str]) -> list[dict[str, Any]]:
-    """Every message on the topic until each wanted id has been seen (no group: no join wait)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    seen: list[dict[str, Any]] = []
-    deadline = asyncio.get_running_loop().time() + 60
-    try:
-        consumer.assign([TopicPartition(topic, 0)])
-        await consumer.seek_to_beginning(TopicPartition(topic, 0))
-        while not want <= {m["id"] for m in seen}:
-            missing = len(want - {m["id"] for m in seen})
-            assert asyncio.get_running_loop().time() < deadline, f"{missing} never arrived"
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 30)
-            for records in batch.values():
-                for record in records:
-                    message = json.loads(record.value)
-                    message["_headers"] = dict(record.headers)
-                    message["_key"] = record.key
-                    seen.append(message)
-    finally:
-        await consumer.stop()
-    return seen
+from tests.relay_support import (
+    consume,
+    create_topic,
+    new_relay,
+    record_messages,
+    unsent,
+    wait_until,
+)
 
 
 def first_occurrences(messages: Sequence[dict[str, Any]]) -> list[str]:
@@ -117,7 +38,9 @@ async def test_relay_stopped_midway_and_restarted_loses_and_reorders_nothing(
     await create_topic(settings, topic)
     ids = await record_messages(store, topic, unique, 60)
 
-    relay = StallsMidway(topic, pg_pool, settings.kafka_servers, batch_size=7)
+    relay = StallsMidway(
+        topic, pg_pool, settings.kafka_servers, keyring=load_keyring(settings), batch_size=7
+    )
     first_run = asyncio.create_task(relay.run())
     await asyncio.wait_for(relay.stalled.wait(), 30)
     first_run.cancel()  # the process dies mid-way
@@ -125,7 +48,7 @@ async def test_relay_stopped_midway_and_restarted_loses_and_reorders_nothing(
     assert 0 < await unsent(pg_pool, topic) < 60
 
     stop = asyncio.Event()
-    second_run = asyncio.create_task(Relay(pg_pool, settings.kafka_servers).run(stop))
+    second_run = asyncio.create_task(new_relay(settings, pg_pool).run(stop))
     try:
         await wait_until(lambda: _fewer_unsent(pg_pool, topic, 1))
     finally:
@@ -175,7 +98,9 @@ async def test_a_crash_between_send_and_mark_only_duplicates(
     ids = await record_messages(store, topic, unique, 12)
 
     await drain_older(settings, pg_pool, topic)
-    crashing = CrashAfterSending(pg_pool, settings.kafka_servers, batch_size=5)
+    crashing = CrashAfterSending(
+        pg_pool, settings.kafka_servers, keyring=load_keyring(settings), batch_size=5
+    )
     async with pg_pool.acquire() as conn:
         producer = crashing._producer_factory()
         await producer.start()
@@ -189,7 +114,7 @@ async def test_a_crash_between_send_and_mark_only_duplicates(
     assert await unsent(pg_pool, topic) == 12
 
     stop = asyncio.Event()
-    running = asyncio.create_task(Relay(pg_pool, settings.kafka_servers).run(stop))
+    running = asyncio.create_task(new_relay(settings, pg_pool).run(stop))
     try:
         await wait_until(lambda: _fewer_unsent(pg_pool, topic, 1))
     finally:
@@ -217,7 +142,7 @@ async def drain_older(settings: Settings, pool: asyncpg.Pool, topic: str) -> Non
         "RETURNING position",
         topic,
     )
-    running = asyncio.create_task(Relay(pool, settings.kafka_servers).run(stop))
+    running = asyncio.create_task(new_relay(settings, pool).run(stop))
     try:
         await wait_until(others_left)
     finally:

@@ -40,7 +40,8 @@ EXPECTED = {
 def _load() -> list[WorkflowHistory]:
     histories = []
     # histories/*.json: recorded with the current code; histories/v1/: recorded before the
-    # workflow's first change (``COMMIT_ACCEPTED_PATCH``), kept so running cases still replay
+    # workflow's first change (``COMMIT_ACCEPTED_PATCH``), histories/v2/: before its second
+    # (``REGULAR_ACTIVITIES_PATCH``), kept so running cases still replay
     for path in sorted(HISTORIES.rglob("*.json")):
         document = json.loads(path.read_text())
         histories.append(WorkflowHistory.from_json(document["workflow_id"], document["history"]))

@@ -129,17 +129,30 @@ def test_unknown_extra_fields_are_kept_alike(event_type: str) -> None:
 
 @pytest.mark.parametrize(
     "amount",
-    [0, 1, 18508.2, 18508.20, 100.0, 1e2, 1.5e-7, 1e16, 10**20, "18508.20", "100.0", " 12.5 ",
-     "1e2", "0", "-0", -0.0, "1_000"],
+    [0, 1, 18508.2, 18508.20, 100.0, 1e2, 1.5e-5, 1e11, 10**11, "18508.20", "100.0", " 12.5 ",
+     "1e2", "0", "-0", -0.0, "1_000", "999999999998.999999"],
 )  # fmt: skip
 def test_amounts_as_numbers_and_numeric_strings(amount: Any) -> None:
     """JSON floats for Decimals are where pydantic's JSON and Python modes differ by default
     (100.0 -> Decimal('100') vs Decimal('100.0')); both paths must give the same Decimal."""
-    raw = s.to_value(s.settlement_recorded(total_cost=10**21, fund_paid=0, out_of_pocket=amount))
+    raw = s.to_value(
+        s.settlement_recorded(total_cost=10**12 - 1, fund_paid=0, out_of_pocket=amount)
+    )
     got = assert_same(raw, MEDICAL_TOPIC, fast=True)
     assert got[0] == "event"
     raw = s.to_value(s.fact_reported(kind="income", amount=amount))
     assert_same(raw, FACTS_TOPIC, fast=True)
+
+
+@pytest.mark.parametrize(
+    "amount", [10**12, 1e16, 10**20, "1e12", 1.5e-7, "0.0000001", "1E-100000", "1e100000"]
+)
+def test_amounts_past_the_bounds_are_refused_by_both_paths(amount: Any) -> None:
+    """A trillion yuan or more, or more than six decimal places: refused alike."""
+    raw = s.to_value(s.fact_reported(kind="income", amount=amount))
+    got = assert_same(raw, FACTS_TOPIC, fast=False)
+    assert got[:2] == ("invalid", "schema")
+    assert got[2].startswith("data.fact.amount: ")
 
 
 def test_a_json_float_amount_keeps_its_python_form() -> None:
@@ -342,8 +355,9 @@ def test_nan_and_infinity(fragment: bytes) -> None:
     """pydantic's JSON parsing accepts NaN and Infinity, json.loads-compatible decoding does
     not; a message mentioning them goes the slow way (even inside a string)."""
     raw = s.to_value(s.fact_reported()).replace(b'"count":1', b'"count":1,' + fragment)
-    got = assert_same(raw, FACTS_TOPIC, fast=fragment == b'"x":1e400')
-    assert got[0] == ("event" if fragment in (b'"x":"NaN"', b'"x":1e400') else "invalid")
+    got = assert_same(raw, FACTS_TOPIC, fast=False)
+    # 1e400 is an infinity too, which no JSON column holds (outreach.events.limits)
+    assert got[0] == ("event" if fragment == b'"x":"NaN"' else "invalid")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import asyncpg
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 from temporalio.client import Client
 
 from outreach.events import InboundEvent, samples
@@ -26,6 +28,7 @@ from outreach.infra.case_signals import (
     Outcome,
 )
 from outreach.infra.deadletter import DeadLetter, RawRecord
+from outreach.infra.failures import is_permanent
 from outreach.infra.ingest_pipeline import (
     Backoff,
     BatchProcessor,
@@ -48,6 +51,9 @@ class FakeStore:
     calls: int = 0
     chunks: list[int] = field(default_factory=list)
     """Chunks pulled per successful store call."""
+    refuse: set[str] = field(default_factory=set)
+    """Event ids the database refuses for good (a value out of its column's range)."""
+    unpublished: list[tuple[DeadLetter, str]] = field(default_factory=list)
 
     async def store(self, chunks: Iterable[Parsed]) -> list[Stored]:
         self.calls += 1
@@ -57,6 +63,8 @@ class FakeStore:
         parsed = list(chunks)
         self.chunks.append(len(parsed))
         events = [e for p in parsed for e in p.events]
+        if any(str(e.event_uuid) in self.refuse for e in events):
+            raise asyncpg.exceptions.NumericValueOutOfRangeError("value out of int32 range")
         deadletters = [d for p in parsed for d in p.deadletters]
         out = []
         for e in events:
@@ -70,6 +78,9 @@ class FakeStore:
 
     async def mark_delivered(self, delivered: Sequence[Delivered]) -> None:
         self.delivered.update(d.event_id for d in delivered)
+
+    async def record_unpublished(self, letter: DeadLetter, error: str) -> None:
+        self.unpublished.append((letter, error))
 
 
 @dataclass
@@ -105,8 +116,14 @@ class FakeCases:
 @dataclass
 class FakePublisher:
     sent: list[tuple[bytes, bytes | None, dict[str, str]]] = field(default_factory=list)
+    limit: int | None = None
+    """Larger values are refused as the broker refuses them."""
+    attempts: int = 0
 
     async def __call__(self, value: bytes, key: bytes | None, headers: Mapping[str, str]) -> None:
+        self.attempts += 1
+        if self.limit is not None and len(value) > self.limit:
+            raise MessageSizeTooLargeError("the message is too large")
         self.sent.append((value, key, dict(headers)))
 
 
@@ -293,3 +310,72 @@ async def test_the_signaller_sends_long_household_chains_first_each_in_order() -
     report = await signaller.deliver(signals)
     assert not report.failures and len(report.delivered) == 5
     assert sent == ["b-1", "b-2", "b-3", "a-1", "c-1"]
+
+
+# -- permanent failures: set aside at once, never retried as an outage ----------------------
+
+
+async def test_an_event_the_database_refuses_is_dead_lettered_and_the_rest_stored() -> None:
+    refused = samples.fact_reported(household_id="HH-P1")
+    before = samples.certificate_issued(household_id="HH-P1")
+    after = samples.certificate_expiring(household_id="HH-P1")
+    store = FakeStore(refuse={str(opens_id(refused))})
+    cases, publisher = FakeCases(), FakePublisher()
+    records = [record(before, 0), record(refused, 1), record(b"{nope", 2), record(after, 3)]
+    # a window long enough to fail the test if the refusal were retried as an outage
+    slow = Backoff(initial=0.5, maximum=0.5, window=30.0)
+
+    report = await processor(store, cases, publisher, backoff=slow).process(records)
+
+    assert set(store.events) == {str(opens_id(before)), str(opens_id(after))}
+    assert (report.stored, report.deadlettered) == (2, 2)
+    kinds = {d.kind for d in store.deadletters}
+    assert kinds == {"json", "unstorable"}
+    unstorable = next(d for d in store.deadletters if d.kind == "unstorable")
+    assert unstorable.record.offset == 1 and unstorable.event_id == refused["id"]
+    assert "could not be stored (NumericValueOutOfRangeError, SQLSTATE 22003)" in (
+        unstorable.reason
+    )
+    assert [h[ERROR_HEADER] for _, _, h in publisher.sent] == [d.reason for d in store.deadletters]
+    # each household's events still reach its case in order
+    assert [e for _, e in cases.sent] == [str(opens_id(before)), str(opens_id(after))]
+
+
+async def test_a_dead_letter_the_broker_refuses_is_recorded_and_skipped() -> None:
+    store, cases = FakeStore(), FakeCases()
+    publisher = FakePublisher(limit=1000)
+    good = samples.certificate_issued(household_id="HH-P2")
+    huge = b'{"not": "an event", "padding": "' + b"x" * 5000 + b'"}'
+    slow = Backoff(initial=0.5, maximum=0.5, window=30.0)
+
+    report = await processor(store, cases, publisher, backoff=slow).process(
+        [record(huge, 0), record(good, 1)]
+    )
+
+    assert (report.stored, report.deadlettered, report.delivered) == (1, 1, 1)
+    assert publisher.attempts == 1 and not publisher.sent  # tried once, not retried
+    [(letter, error)] = store.unpublished
+    assert letter.record.offset == 0 and "MessageSizeTooLargeError" in error
+
+
+def test_a_message_over_the_size_limit_is_dead_lettered_unread() -> None:
+    event = samples.certificate_issued(household_id="HH-P3")
+    value = samples.to_value(event)
+    parsed = validate_batch([record(event, 0)], max_bytes=len(value) - 1)
+    [letter] = parsed.deadletters
+    assert letter.kind == "size" and not parsed.events
+    assert f"the message is {len(value):,} bytes; the limit is {len(value) - 1:,}" in (
+        letter.reason
+    )
+    assert validate_batch([record(event, 0)], max_bytes=len(value)).events
+
+
+async def test_a_case_delivery_temporal_refuses_is_not_retried() -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    assert is_permanent(RPCError("too large", RPCStatusCode.INVALID_ARGUMENT, b""))
+    assert not is_permanent(RPCError("down", RPCStatusCode.UNAVAILABLE, b""))
+    assert is_permanent(asyncpg.exceptions.CharacterNotInRepertoireError("nul"))
+    assert not is_permanent(asyncpg.exceptions.UndefinedTableError("no migration"))
+    assert not is_permanent(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
+    assert not is_permanent(ConnectionRefusedError("down"))

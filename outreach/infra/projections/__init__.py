@@ -79,6 +79,10 @@ async def rebuild(store: EventStore, projection: Projection, *, batch_size: int 
     async with store.pool.acquire() as conn, conn.transaction():
         await checkpoint_lock(conn, subscription.name)
         await projection.reset(conn)
+        # what the rebuild still cannot apply is recorded again
+        await conn.execute(
+            "DELETE FROM projection_failures WHERE subscription = $1", subscription.name
+        )
         await write_checkpoint(conn, subscription.name, 0)
         while True:
             result = await subscription.step_in(conn)
@@ -89,8 +93,13 @@ async def rebuild(store: EventStore, projection: Projection, *, batch_size: int 
     return applied
 
 
-async def run_all(store: EventStore, stop: asyncio.Event | None = None) -> None:
-    """Keep every registered projection up to date until ``stop`` is set."""
+async def run_all(
+    store: EventStore, stop: asyncio.Event | None = None, *, give_up_after: float | None = None
+) -> None:
+    """Keep every registered projection up to date until ``stop`` is set; a projection whose
+    steps keep failing for ``give_up_after`` seconds raises (None: never)."""
     stop = stop or asyncio.Event()
     settle_heap()
-    await asyncio.gather(*(subscription_for(store, p).run(stop) for p in PROJECTIONS))
+    await asyncio.gather(
+        *(subscription_for(store, p).run(stop, give_up_after=give_up_after) for p in PROJECTIONS)
+    )

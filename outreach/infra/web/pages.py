@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from outreach.infra import case_commands, case_views
 from outreach.infra.access import Action, Principal, authenticate
+from outreach.infra.http_limits import PathId, QueryText
 from outreach.infra.log import get_logger
 from outreach.infra.temporal import workflow_ui_url
 from outreach.infra.web.rendering import href, lang_of, render
@@ -128,7 +129,7 @@ async def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Respon
 
 @router.get("/")
 @router.get("/tasks")
-async def inbox(request: Request, who: Who, district: str | None = None) -> Response:
+async def inbox(request: Request, who: Who, district: QueryText = None) -> Response:
     district = district or None
     if district is not None and not who.may_see(district):
         return error_page(request, 403, f"district {district}", who=who)
@@ -199,12 +200,12 @@ async def _task_page(
 
 
 @router.get("/tasks/{task_id}")
-async def visit_form(request: Request, who: Who, task_id: str) -> Response:
+async def visit_form(request: Request, who: Who, task_id: PathId) -> Response:
     return await _task_page(request, who, task_id, None)
 
 
 @router.post("/tasks/{task_id}")
-async def complete_visit(request: Request, who: Who, task_id: str) -> Response:
+async def complete_visit(request: Request, who: Who, task_id: PathId) -> Response:
     posted = await request.form()
     verify_csrf(request, posted.get("csrf"))
     entered, body, problems = parse_visit_form(posted)
@@ -233,7 +234,11 @@ async def complete_visit(request: Request, who: Who, task_id: str) -> Response:
 
 @router.get("/cases/{case_id}")
 async def case_page(
-    request: Request, who: Who, case_id: str, recorded: str | None = None, stage: str | None = None
+    request: Request,
+    who: Who,
+    case_id: PathId,
+    recorded: QueryText = None,
+    stage: QueryText = None,
 ) -> Response:
     svc = _services(request)
     try:
@@ -271,7 +276,8 @@ async def case_page(
 
 @router.get("/ops")
 async def ops_page(request: Request, who: Who) -> Response:
-    overview = await case_views.overview(_services(request).db, who)
+    svc = _services(request)
+    overview = await case_views.overview(svc.db, who, temporal=svc.temporal)
     return render(
         request,
         "ops.html",
