@@ -241,20 +241,22 @@ async def case_rig(
         pool=store.pool,
         task_queue=queue,
     )
-    try:
-        async with Worker(
-            client,
-            task_queue=queue,
-            workflows=[OutreachCase, AnnualReview],
-            activities=case_activities(context),
-        ):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[OutreachCase, AnnualReview],
+        activities=case_activities(context),
+    ):
+        try:
             yield rig
-    finally:
-        # Cases a test leaves open would keep the shared server busy (timers, activity
-        # retries with no worker) whenever a later test lets time skip: end them.
-        for workflow_id in rig.opened:
-            with contextlib.suppress(RPCError):
-                await client.get_workflow_handle(workflow_id).terminate("test finished")
+        finally:
+            # Cases a test leaves open would keep the shared server busy (timers, activity
+            # retries with no worker) whenever a later test lets time skip: end them while
+            # the worker still runs, so no activity of theirs is left started with no worker
+            # (the time-skipping server does not skip time while one is).
+            for workflow_id in rig.opened:
+                with contextlib.suppress(RPCError):
+                    await client.get_workflow_handle(workflow_id).terminate("test finished")
 
 
 # -- households and visits -------------------------------------------------------------------
