@@ -41,6 +41,23 @@ def _serve_settings(settings: Settings, unique: str, port: int) -> Settings:
     )
 
 
+def _start_serve(
+    config: Settings, stop: asyncio.Event, ready: asyncio.Event, unique: str
+) -> asyncio.Task[None]:
+    """``serve`` on this test's topic prefix (``serve-<unique>.``) and task queue, as a task;
+    ``ready`` is set once its API listens."""
+    return asyncio.create_task(
+        serve(
+            config,
+            stop,
+            topic_prefix=f"serve-{unique}.",
+            task_queue=f"serve-{unique}",
+            review_schedule=False,
+            api_ready=ready,
+        )
+    )
+
+
 async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,16 +99,7 @@ async def test_serve_runs_every_part_and_stops_cleanly(
     config = _serve_settings(settings, unique, port)
     prefix = f"serve-{unique}."
     stop, ready = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(
-        serve(
-            config,
-            stop,
-            topic_prefix=prefix,
-            task_queue=f"serve-{unique}",
-            review_schedule=False,
-            api_ready=ready,
-        )
-    )
+    running = _start_serve(config, stop, ready, unique)
     household_id = f"HH-430802-{unique}"
     key = store.stream_key(household_id)
     try:
@@ -239,16 +247,7 @@ async def test_serve_rides_through_a_restart(
     db = own_pool or pg_pool
     prefix = f"serve-{unique}."
     stop, ready = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(
-        serve(
-            config,
-            stop,
-            topic_prefix=prefix,
-            task_queue=f"serve-{unique}",
-            review_schedule=False,
-            api_ready=ready,
-        )
-    )
+    running = _start_serve(config, stop, ready, unique)
     before, after = f"HH-430802-{unique}-a", f"HH-430802-{unique}-b"
     try:
         await asyncio.wait_for(ready.wait(), 60)
@@ -298,16 +297,7 @@ async def test_a_part_that_does_not_recover_fails_serve_after_the_timeout(
     config, outage, _ = await _outage(service, config, tmp_path)
     prefix = f"serve-{unique}."
     stop, ready = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(
-        serve(
-            config,
-            stop,
-            topic_prefix=prefix,
-            task_queue=f"serve-{unique}",
-            review_schedule=False,
-            api_ready=ready,
-        )
-    )
+    running = _start_serve(config, stop, ready, unique)
     household = f"HH-430802-{unique}"
     try:
         await asyncio.wait_for(ready.wait(), 60)
