@@ -13,7 +13,7 @@ worker: workflows, activities, read models) as a separate process, so its memory
   start RPCs took; ``cases_waiting_after_s`` is how long until every case had reached its
   timers (its ``NoticeSent`` event stored), starts included.
 * **baseline**: N bare signal-with-starts of a trivial workflow (the stand-in
-  ``outreach.workflows.minimal_case``: records the trigger, waits) with the same concurrency,
+  ``tests.minimal_case``: records the trigger, waits) with the same concurrency,
   on a worker in this process.
 
 The two alternate in ``--rounds`` rounds (N / rounds starts each), so a noisy machine slows
@@ -49,14 +49,14 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from outreach.infra.ingest_triggers import case_start_for
 from outreach.infra.log import configure_logging
-from outreach.infra.migrations import migrate_dsn
 from outreach.infra.settings import Settings, load_settings
 from outreach.infra.stack import Stack
 from outreach.infra.temporal import connect
-from outreach.workflows.case_api import TRIGGER_SIGNAL, WORKFLOW_TYPE, Trigger
-from outreach.workflows.minimal_case import MinimalCase
+from outreach.ingest.triggers import case_start_for
+from outreach.store.migrations import migrate_dsn
+from outreach.workflows.case_contract import TRIGGER_SIGNAL, WORKFLOW_TYPE, Trigger
+from tests.minimal_case import MinimalCase
 
 
 def _free_port() -> int:
@@ -150,7 +150,7 @@ def worker_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes
     env.update({name: value for name, value in external.items() if value})
     log = log_path.open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "outreach.infra.cli", "worker"],
+        [sys.executable, "-m", "outreach.cli.main", "worker"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

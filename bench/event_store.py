@@ -38,11 +38,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from outreach.infra.event_store import EventStore, NewEvent, dumps
-from outreach.infra.migrations import migrate_dsn
-from outreach.infra.personal_data import KeyRing
 from outreach.infra.settings import load_settings
 from outreach.infra.stack import Stack
+from outreach.store.event_store import EventStore, NewEvent, dumps
+from outreach.store.migrations import migrate_dsn
+from outreach.store.personal_data import KeyRing
 
 BASELINE_TABLE = """
 CREATE TABLE bench_plain (

@@ -22,7 +22,7 @@ temporary directory and stops it at the end. Phases, each on topics of its own:
   workflow. Timed from the first record received until the last is inserted and committed.
 
 Cases run on a worker in this process with the stand-in workflow
-(``outreach.workflows.minimal_case``: records triggers, nothing else) for ours and (b) alike, so
+(``tests.minimal_case``: records triggers, nothing else) for ours and (b) alike, so
 the figure measures ingest, not case logic. Consumer-group joins (seconds on Tansu) are outside
 the timings for ours and (a) alike. Each side runs twice, alternating with the other, on topics
 of its own, and its faster run counts (every run is in the JSON too). Prints ours, the
@@ -63,18 +63,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from outreach.events import event_uuid, parse_inbound, samples
 from outreach.events.registry import REGISTRY
 from outreach.events.topics import FACTS_TOPIC
-from outreach.infra.case_signals import CaseSignal, CaseSignaller
-from outreach.infra.event_store import EventStore
-from outreach.infra.ingest import build_ingest, ensure_topics
-from outreach.infra.ingest_triggers import trigger_for
 from outreach.infra.log import configure_logging
-from outreach.infra.migrations import migrate_dsn
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.projections import HouseholdFactsProjection
 from outreach.infra.settings import Settings, load_settings
 from outreach.infra.stack import Stack
 from outreach.infra.temporal import connect
-from outreach.workflows.minimal_case import MinimalCase
+from outreach.ingest.app import build_ingest, ensure_topics
+from outreach.ingest.case_signals import CaseSignal, CaseSignaller
+from outreach.ingest.triggers import trigger_for
+from outreach.projections import HouseholdFactsProjection
+from outreach.store.event_store import EventStore
+from outreach.store.migrations import migrate_dsn
+from outreach.store.personal_data import load_keyring
+from tests.minimal_case import MinimalCase
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_BUILDERS = (samples.certificate_issued, samples.settlement_recorded, samples.household_listed)
@@ -257,7 +257,7 @@ def _pid(process: subprocess.Popen[bytes] | None) -> int | None:
 
 def _start_projections(settings: Settings) -> subprocess.Popen[bytes]:
     env = settings.process_env(OUTREACH_LOG_LEVEL="WARNING")
-    command = [sys.executable, "-m", "outreach.infra.cli", "projections", "run"]
+    command = [sys.executable, "-m", "outreach.cli.main", "projections", "run"]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 

@@ -27,15 +27,15 @@ from outreach.activities import ActivityContext, case_activities
 from outreach.activities.channels import PostgresChannel
 from outreach.events import samples as s
 from outreach.events import validate_inbound
-from outreach.infra.event_store import EventStore, open_outbound
-from outreach.infra.ingest_store import EventStoreIngest
-from outreach.infra.ingest_triggers import case_start_for, trigger_for, workflow_id_for
-from outreach.infra.projections import HouseholdFactsProjection, subscription_for
-from outreach.infra.projections.case_tasks import CASE_PROJECTIONS
+from outreach.ingest.storage import EventStoreIngest
+from outreach.ingest.triggers import case_start_for, trigger_for, workflow_id_for
 from outreach.policy.defaults import DEFAULT_POLICY
 from outreach.policy.parameters import PolicyParameters
+from outreach.projections import HouseholdFactsProjection, subscription_for
+from outreach.projections.case_tasks import CASE_PROJECTIONS
+from outreach.store.event_store import EventStore, open_outbound
 from outreach.workflows.annual_review import AnnualReview
-from outreach.workflows.case_api import (
+from outreach.workflows.case_contract import (
     STATUS_QUERY,
     TRIGGER_SIGNAL,
     WORKFLOW_TYPE,

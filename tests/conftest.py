@@ -23,13 +23,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from outreach.infra.case_worker import ensure_search_attributes
-from outreach.infra.event_store import EventStore
-from outreach.infra.migrations import migrate_dsn
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.settings import Settings
 from outreach.infra.stack import Stack, StackError
 from outreach.infra.temporal import connect
+from outreach.store.event_store import EventStore
+from outreach.store.migrations import migrate_dsn
+from outreach.store.personal_data import load_keyring
+from outreach.worker.worker import ensure_search_attributes
 from tests.support import run_sync, stack_settings
 
 

@@ -11,11 +11,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from outreach.infra.case_signals import CaseSignal, CaseSignaller, DeliveryReport
-from outreach.infra.ingest import build_ingest
 from outreach.infra.log import configure_logging
 from outreach.infra.settings import load_settings
 from outreach.infra.temporal import connect
+from outreach.ingest.app import build_ingest
+from outreach.ingest.case_signals import CaseSignal, CaseSignaller, DeliveryReport
 
 
 class SlowCases:

@@ -19,13 +19,13 @@ from temporalio.worker import Worker
 
 from outreach.events import event_uuid, samples
 from outreach.events.registry import REGISTRY
-from outreach.infra.event_store import EventStore
-from outreach.infra.ingest import IngestApp, build_ingest
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.settings import Settings
 from outreach.infra.temporal import connect
-from outreach.workflows.case_api import TRIGGERS_QUERY, case_workflow_id
-from outreach.workflows.minimal_case import MinimalCase
+from outreach.ingest.app import IngestApp, build_ingest
+from outreach.store.event_store import EventStore
+from outreach.store.personal_data import load_keyring
+from outreach.workflows.case_contract import TRIGGERS_QUERY, case_workflow_id
+from tests.minimal_case import MinimalCase
 from tests.support import free_port
 
 T = TypeVar("T")

@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from outreach.events.outbound import CaseClosed, Outcome, outbound_envelope
-from outreach.infra.event_store import NO_STREAM, EventStore, NewEvent, OutboxMessage
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
+from outreach.relay.outbox import Relay
+from outreach.store.event_store import NO_STREAM, EventStore, NewEvent, OutboxMessage
+from outreach.store.personal_data import load_keyring
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -54,7 +54,7 @@ def stack_settings(state_dir: Path, **extra: Any) -> Settings:
 
 async def shred(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> int:
     """``outreach households shred *argv`` in this process; its exit code."""
-    from outreach.infra.cli import build_parser
+    from outreach.cli.main import build_parser
 
     capsys.readouterr()
     args = build_parser().parse_args(["households", "shred", *argv])

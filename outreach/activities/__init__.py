@@ -9,7 +9,7 @@
 - ``review``: the annual review of enrolled households.
 
 Their read models (``visit_tasks``, ``enrolments``) are projections in
-``outreach.infra.projections.case_tasks``.
+``outreach.projections.case_tasks``.
 
 Every activity is idempotent by a key derived from the case and the step (``keys``).
 """

@@ -26,7 +26,7 @@ from typing import Protocol
 
 import asyncpg
 
-from outreach.infra.event_store import dumps
+from outreach.store.event_store import dumps
 
 __all__ = [
     "ChannelAdapter",

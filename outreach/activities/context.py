@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from outreach.activities.channels import ChannelAdapter
-from outreach.infra.event_store import EventStore
 from outreach.policy.parameters import PolicyParameters
+from outreach.store.event_store import EventStore
 
 __all__ = ["ActivityContext"]
 

@@ -17,7 +17,7 @@ from outreach.activities.recording import append_case_events
 from outreach.infra.log import bind_case, get_logger
 from outreach.policy.circumstances import HouseholdCircumstances
 from outreach.policy.decision import Decision, decide
-from outreach.workflows.case_api import Stage
+from outreach.workflows.case_contract import Stage
 from outreach.workflows.case_data import Assessment, AssessRequest, AwardLine, DomainEvent
 
 __all__ = ["EligibilityActivities", "assessment_of", "circumstances_dict", "summary_of"]

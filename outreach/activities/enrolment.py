@@ -20,7 +20,7 @@ from outreach.events.outbound import CaseClosed, EnrollmentFinalized, Outcome
 from outreach.events.outbound import ProgrammeAward as OutboundAward
 from outreach.infra.log import bind_case, get_logger
 from outreach.policy.programmes import Programme
-from outreach.workflows.case_api import Stage
+from outreach.workflows.case_contract import Stage
 from outreach.workflows.case_data import CaseClosing, DomainEvent, Enrolment
 
 __all__ = ["EnrolmentActivities", "next_review_on"]

@@ -16,8 +16,8 @@ import json
 from decimal import Decimal
 from typing import Any, Final
 
-from outreach.infra.database import Conn
 from outreach.policy.programmes import programme_named
+from outreach.store.database import Conn
 from outreach.workflows.case_data import HouseholdFacts
 
 __all__ = ["monthly_amount", "read_household_facts"]

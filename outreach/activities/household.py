@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import merge_personal
+from outreach.store.event_store import EventStore
+from outreach.store.personal_data import merge_personal
 
 __all__ = ["household_id_of"]
 

@@ -15,16 +15,16 @@ from uuid import UUID
 
 from outreach.activities.keys import step_id
 from outreach.events.outbound import OUTREACH_SOURCE, OutboundData, outbound_envelope
-from outreach.infra.event_store import (
+from outreach.store.event_store import (
     ANY_VERSION,
     AppendResult,
     EventStore,
     NewEvent,
     OutboxMessage,
 )
-from outreach.infra.personal_data import PERSONAL
-from outreach.infra.sealed_text import open_personal
-from outreach.workflows.case_api import is_sealed
+from outreach.store.personal_data import PERSONAL
+from outreach.store.sealed_text import open_personal
+from outreach.workflows.case_contract import is_sealed
 from outreach.workflows.case_data import DomainEvent
 
 __all__ = ["append_case_events", "new_event", "outbox_message"]
@@ -62,7 +62,7 @@ async def append_case_events(
     """Append ``events`` (one batch) to the household's stream; idempotent by their steps.
 
     Sealed free text in an event's ``personal`` member (a visit's notes, an objection's summary:
-    ``outreach.infra.sealed_text``) is opened here, so the stored event holds it in clear inside
+    ``outreach.store.sealed_text``) is opened here, so the stored event holds it in clear inside
     its encrypted ``personal`` member.
 
     A case's events have no read-decide-write cycle against the stream (the workflow is the only

@@ -26,9 +26,7 @@ from outreach.activities.household import household_id_of
 from outreach.activities.keys import step_id
 from outreach.activities.recording import append_case_events, outbox_message
 from outreach.events.outbound import EnrollmentTerminated
-from outreach.infra.event_store import OutboxMessage
 from outreach.infra.log import bind_case, get_logger
-from outreach.infra.projections.case_tasks import programmes_of
 from outreach.policy.circumstances import (
     Assets,
     DisabilityCategory,
@@ -38,6 +36,8 @@ from outreach.policy.circumstances import (
 )
 from outreach.policy.decision import decide
 from outreach.policy.programmes import Programme
+from outreach.projections.case_tasks import programmes_of
+from outreach.store.event_store import OutboxMessage
 from outreach.workflows.case_data import DomainEvent, HouseholdFacts
 from outreach.workflows.review_data import (
     DueEnrolment,

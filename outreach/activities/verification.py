@@ -17,7 +17,7 @@ from outreach.activities.context import ActivityContext
 from outreach.activities.facts import read_household_facts
 from outreach.activities.recording import append_case_events
 from outreach.infra.log import bind_case, get_logger
-from outreach.workflows.case_api import Stage, VisitAssets
+from outreach.workflows.case_contract import Stage, VisitAssets
 from outreach.workflows.case_data import (
     DomainEvent,
     EconomicCheck,

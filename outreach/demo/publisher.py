@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaProducer
 
 from outreach.demo.city import City
 from outreach.events.topics import DEADLETTER_TOPIC, INBOUND_TOPICS
-from outreach.infra.ingest import ensure_topics
 from outreach.infra.log import get_logger
+from outreach.ingest.app import ensure_topics
 
 __all__ = ["publish_city"]
 

@@ -21,13 +21,13 @@ import asyncpg
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from outreach.cases.access import create_token, list_tokens, revoke_token
 from outreach.demo.caseworkers import DemoTokens, SimulatedCaseworkers
 from outreach.demo.city import DEFAULT_MONTH, DISTRICT_SHARES, City, generate_city
 from outreach.demo.policy import write_demo_policy
 from outreach.demo.publisher import publish_city
 from outreach.demo.summary import DemoSummary, count_cases
 from outreach.events.envelope import event_uuid
-from outreach.infra.access import create_token, list_tokens, revoke_token
 from outreach.infra.log import get_logger
 from outreach.infra.settings import Settings
 from outreach.infra.temporal import TASK_QUEUE
@@ -73,11 +73,11 @@ async def run_demo(
 ) -> DemoSummary:
     """Run the demo; ``on_summary`` gets the summary, then (``keep_running``) everything keeps
     serving until ``stop`` is set. Raises :class:`DemoError` when a part fails."""
-    from outreach.infra.database import open_pool
-    from outreach.infra.migrations import migrate_dsn
-    from outreach.infra.personal_data import load_keyring
     from outreach.infra.serve import serve
     from outreach.infra.temporal import connect
+    from outreach.store.database import open_pool
+    from outreach.store.migrations import migrate_dsn
+    from outreach.store.personal_data import load_keyring
 
     started = time.monotonic()
     if options.start_stack:
@@ -328,7 +328,7 @@ async def _read_model_done(
     households: list[str],
     since: datetime,
 ) -> bool:
-    from outreach.infra.deadletter import deadlettered_count
+    from outreach.ingest.deadletter import deadlettered_count
 
     stored = await pool.fetchval(
         "SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", stored_ids

@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from outreach.infra.deadletter import deadlettered_count
-from outreach.infra.projections.case_tasks import programmes_of
+from outreach.ingest.deadletter import deadlettered_count
+from outreach.projections.case_tasks import programmes_of
 
 __all__ = ["CaseCounts", "DemoSummary", "count_cases", "render_text"]
 

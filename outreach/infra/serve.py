@@ -1,9 +1,9 @@
 """``outreach serve``: every part of the service in one process, for a small installation.
 
-One asyncio loop runs ingest (:func:`~outreach.infra.ingest.build_ingest`), the case worker
-(:func:`~outreach.infra.case_worker.case_worker`), the outbox relay, every projection
-(:func:`~outreach.infra.projections.run_all`) and the HTTP API with the web page
-(:func:`~outreach.infra.api.create_app` under uvicorn). Each part still runs alone
+One asyncio loop runs ingest (:func:`~outreach.ingest.app.build_ingest`), the case worker
+(:func:`~outreach.worker.worker.case_worker`), the outbox relay, every projection
+(:func:`~outreach.projections.run_all`) and the HTTP API with the web page
+(:func:`~outreach.api.app.create_app` under uvicorn). Each part still runs alone
 (``outreach ingest|worker|relay|projections run|api``) to scale out; here they share one
 Postgres pool, one event store and one Temporal client.
 
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING
 
 from outreach.infra.log import get_logger
 from outreach.infra.settings import Settings
-from outreach.infra.subscription import pause
 from outreach.infra.temporal import TASK_QUEUE
+from outreach.store.subscription import pause
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from outreach.infra.ingest import IngestStats
+    from outreach.ingest.app import IngestStats
 
 __all__ = ["Part", "PartFailure", "ServeError", "run_parts", "serve", "watch"]
 
@@ -207,16 +207,16 @@ async def serve(
     (tests, the demo's test); production uses the contract's topics and the default queue.
     ``api_ready`` is set once the HTTP API listens.
     """
-    from outreach.infra.api import create_app, serve_api
-    from outreach.infra.case_worker import case_worker
-    from outreach.infra.database import open_pool
-    from outreach.infra.event_store import EventStore
-    from outreach.infra.ingest import build_ingest
-    from outreach.infra.migrations import migrate_dsn
-    from outreach.infra.personal_data import load_keyring
-    from outreach.infra.projections import run_all
-    from outreach.infra.relay import Relay
+    from outreach.api.app import create_app, serve_api
     from outreach.infra.temporal import connect
+    from outreach.ingest.app import build_ingest
+    from outreach.projections import run_all
+    from outreach.relay.outbox import Relay
+    from outreach.store.database import open_pool
+    from outreach.store.event_store import EventStore
+    from outreach.store.migrations import migrate_dsn
+    from outreach.store.personal_data import load_keyring
+    from outreach.worker.worker import case_worker
 
     give_up_after = settings.part_recovery_timeout
     await migrate_dsn(settings.postgres_dsn)

@@ -1,0 +1,1 @@
+"""Deterministic Temporal workflows: OutreachCase, AnnualReview, their contract and state."""

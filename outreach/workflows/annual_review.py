@@ -1,6 +1,6 @@
 """``AnnualReview``: re-check enrolled households a year after enrolment, end what lapsed.
 
-Started by a Temporal schedule (``outreach.infra.case_worker.ensure_review_schedule``, every
+Started by a Temporal schedule (``outreach.worker.worker.ensure_review_schedule``, every
 ``OUTREACH_REVIEW_INTERVAL``, one run at a time). A run reviews every active enrolment whose
 ``next_review_on`` has come (as of the bureau's date when it starts), a batch at a time in
 case-id order, each review an idempotent activity; it continues as new between batches when the

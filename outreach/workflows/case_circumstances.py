@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from outreach.policy.circumstances import Assets, HouseholdCircumstances
 from outreach.policy.programmes import Programme
 from outreach.policy.rules import is_severe_disability
-from outreach.workflows.case_api import Trigger, VisitResult
+from outreach.workflows.case_contract import Trigger, VisitResult
 from outreach.workflows.case_data import EconomicCheck
 from outreach.workflows.screening import SETTLEMENT, certificate_of
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from outreach.policy.circumstances import HouseholdCircumstances
-from outreach.workflows.case_api import VisitAssets
+from outreach.workflows.case_contract import VisitAssets
 
 __all__ = [
     "AssessRequest",

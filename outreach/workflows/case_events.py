@@ -1,7 +1,7 @@
 """The case's domain events: names, the ``data`` each carries, and the step that keys it.
 
 The workflow builds these (pure) and an activity appends them to the household's stream; the
-``cases`` projection (``outreach/infra/projections/cases.py``) and the ``visit_tasks``
+``cases`` projection (``outreach/projections/cases.py``) and the ``visit_tasks``
 projection read them. Every event carries ``case_id`` and ``stage`` (the case's stage after it),
 so projections follow the workflow without a second state machine. ``step`` is unique within a
 case and stable across retries and replays: the event id is derived from it.
@@ -37,7 +37,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from outreach.workflows.case_api import Objection, Stage, Trigger, VisitResult, Withdrawal
+from outreach.workflows.case_contract import Objection, Stage, Trigger, VisitResult, Withdrawal
 from outreach.workflows.case_data import DomainEvent
 
 __all__ = [

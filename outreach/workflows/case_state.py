@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from outreach.workflows.case_api import (
+from outreach.workflows.case_contract import (
     Approval,
     CaseStart,
     Objection,

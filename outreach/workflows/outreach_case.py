@@ -60,7 +60,8 @@ with workflow.unsafe.imports_passed_through():
     from outreach.activities.verification import VerificationActivities
     from outreach.workflows import case_events as ev
     from outreach.workflows.approval import approval_rule
-    from outreach.workflows.case_api import (
+    from outreach.workflows.case_circumstances import circumstances_for
+    from outreach.workflows.case_contract import (
         APPROVAL_UPDATE,
         OBJECTION_UPDATE,
         STATUS_QUERY,
@@ -84,7 +85,6 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
         case_id_for_trigger,
     )
-    from outreach.workflows.case_circumstances import circumstances_for
     from outreach.workflows.case_data import (
         AssessRequest,
         CaseClosing,

@@ -24,7 +24,7 @@ from typing import Final
 from outreach.policy.circumstances import DisabilityCategory, DisabilityCertificate
 from outreach.policy.programmes import Programme
 from outreach.policy.rules import is_severe_disability
-from outreach.workflows.case_api import Trigger
+from outreach.workflows.case_contract import Trigger
 from outreach.workflows.case_data import HouseholdFacts
 
 __all__ = ["OPENING_TYPES", "Screening", "certificate_of", "screen"]

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Final
 
 from outreach.policy.circumstances import Assets, HouseholdCircumstances
-from outreach.workflows.case_api import VisitResult, is_sealed
+from outreach.workflows.case_contract import VisitResult, is_sealed
 
 __all__ = ["MAX_HOUSEHOLD_SIZE", "MAX_NOTES", "visit_result_problems"]
 

@@ -22,10 +22,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from outreach.infra.access import revoke_token
-from outreach.infra.event_store import EventStore
+from outreach.cases.access import revoke_token
 from outreach.infra.settings import Settings
-from outreach.workflows.case_api import Stage
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import Stage
 from tests.api_support import bearer, mint, mint_principal, project_all, serve_app
 from tests.case_support import CaseRig, OpenedCase, case_rig
 

@@ -14,8 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
-from outreach.infra.access import authenticate
-from outreach.infra.cli import main
+from outreach.cases.access import authenticate
+from outreach.cli.main import main
 from outreach.infra.settings import Settings
 from tests.support import free_port
 
@@ -124,7 +124,7 @@ async def test_outreach_api_serves_until_sigterm(settings: Settings) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "outreach.infra.cli",
+        "outreach.cli.main",
         "api",
         env=env,
         stdout=asyncio.subprocess.PIPE,

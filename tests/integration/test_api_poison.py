@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from outreach.infra.web.session import SESSION_COOKIE
+from outreach.web.session import SESSION_COOKIE
 from tests.api_support import bearer, mint
 from tests.integration.test_api import Api, accepted_updates, api, visit
 from tests.integration.test_web_pages import DISTRICT, Site, _csrf, _signed_in, site

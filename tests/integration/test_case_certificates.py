@@ -9,8 +9,8 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
-from outreach.infra.event_store import EventStore
-from outreach.workflows.case_api import VISIT_RESULT_UPDATE, Stage, UpdateAck
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import VISIT_RESULT_UPDATE, Stage, UpdateAck
 from outreach.workflows.outreach_case import OVERDUE_KEY, STAGE_KEY
 from tests.case_support import case_rig, found, later, new_household, not_found
 from tests.replay.recording import record

@@ -19,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
 from outreach.events.topics import CASES_TOPIC, ENROLLMENTS_TOPIC
-from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
-from outreach.workflows.case_api import (
+from outreach.relay.outbox import Relay
+from outreach.store.event_store import EventStore
+from outreach.store.personal_data import load_keyring
+from outreach.workflows.case_contract import (
     APPROVAL_UPDATE,
     VISIT_RESULT_UPDATE,
     Approval,

@@ -8,8 +8,8 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
-from outreach.infra.event_store import EventStore
-from outreach.workflows.case_api import TRIGGERS_QUERY, VISIT_RESULT_UPDATE, UpdateAck
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import TRIGGERS_QUERY, VISIT_RESULT_UPDATE, UpdateAck
 from tests.case_support import case_rig, new_household, not_found
 from tests.replay.recording import record
 

@@ -16,12 +16,12 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from outreach.cases import views as case_views
+from outreach.cases.access import Principal
+from outreach.cases.views import StuckCase
 from outreach.events import samples as s
-from outreach.infra import case_views
-from outreach.infra.access import Principal
-from outreach.infra.case_views import StuckCase
-from outreach.infra.event_store import EventStore
-from outreach.workflows.case_api import WORKFLOW_TYPE
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import WORKFLOW_TYPE
 from outreach.workflows.outreach_case import DISTRICT_KEY, KEYWORD_BYTES, keyword
 from tests.case_support import case_rig, new_household
 

@@ -16,10 +16,10 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
-from outreach.infra.event_store import EventStore
 from outreach.policy.defaults import DEFAULT_POLICY, FIRST_EFFECTIVE
 from outreach.policy.parameters import ParameterPeriod, PolicyParameters
-from outreach.workflows.case_api import VISIT_RESULT_UPDATE, Stage, UpdateAck
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import VISIT_RESULT_UPDATE, Stage, UpdateAck
 from outreach.workflows.clock import local_date
 from tests.case_support import CaseRig, case_rig, found, new_household
 

@@ -15,10 +15,15 @@ from temporalio.testing import WorkflowEnvironment
 from outreach.activities.enrolment import next_review_on
 from outreach.events import samples as s
 from outreach.events.topics import ENROLLMENTS_TOPIC
-from outreach.infra.case_worker import REVIEW_SCHEDULE_ID, ensure_review_schedule
-from outreach.infra.event_store import ANY_VERSION, EventStore, NewEvent
+from outreach.store.event_store import ANY_VERSION, EventStore, NewEvent
+from outreach.worker.worker import REVIEW_SCHEDULE_ID, ensure_review_schedule
 from outreach.workflows.annual_review import AnnualReview
-from outreach.workflows.case_api import APPROVAL_UPDATE, VISIT_RESULT_UPDATE, Approval, UpdateAck
+from outreach.workflows.case_contract import (
+    APPROVAL_UPDATE,
+    VISIT_RESULT_UPDATE,
+    Approval,
+    UpdateAck,
+)
 from outreach.workflows.clock import local_date
 from outreach.workflows.review_data import ReviewRun
 from tests.case_support import CaseRig, case_rig, found, new_household

@@ -20,10 +20,10 @@ from outreach.activities import ActivityContext, case_activities
 from outreach.activities.channels import PostgresChannel
 from outreach.activities.screening import ScreeningActivities
 from outreach.events import samples as s
-from outreach.infra.event_store import EventStore
 from outreach.policy.loader import load_policy
+from outreach.store.event_store import EventStore
 from outreach.workflows.annual_review import AnnualReview
-from outreach.workflows.case_api import VISIT_RESULT_UPDATE, UpdateAck
+from outreach.workflows.case_contract import VISIT_RESULT_UPDATE, UpdateAck
 from outreach.workflows.case_data import ScreeningInputs, ScreeningRequest
 from outreach.workflows.outreach_case import OutreachCase
 from tests.case_support import CaseRig, found, new_household

@@ -15,8 +15,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from outreach.events import samples as s
-from outreach.infra.event_store import EventStore
-from outreach.workflows.case_api import (
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import (
     APPROVAL_UPDATE,
     OBJECTION_UPDATE,
     VISIT_RESULT_UPDATE,

@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio.client import Client
 
+from outreach.cli.main import build_parser
 from outreach.events import samples as s
-from outreach.infra.case_worker import case_worker
-from outreach.infra.cli import build_parser
-from outreach.infra.event_store import EventStore
-from outreach.infra.ingest_triggers import case_start_for, workflow_id_for
 from outreach.infra.settings import Settings
-from outreach.workflows.case_api import (
+from outreach.ingest.triggers import case_start_for, workflow_id_for
+from outreach.store.event_store import EventStore
+from outreach.worker.worker import case_worker
+from outreach.workflows.case_contract import (
     STATUS_QUERY,
     TRIGGER_SIGNAL,
     VISIT_RESULT_UPDATE,

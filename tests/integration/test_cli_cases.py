@@ -19,12 +19,12 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
+from outreach.cli.main import build_parser
 from outreach.events import samples as s
-from outreach.infra.cli import build_parser
-from outreach.infra.event_store import EventStore
-from outreach.infra.projections import CasesProjection, subscription_for
 from outreach.infra.settings import Settings
-from outreach.workflows.case_api import Stage
+from outreach.projections import CasesProjection, subscription_for
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import Stage
 from tests.case_support import CaseRig, case_rig, new_household
 
 Capture = pytest.CaptureFixture[str]
@@ -287,7 +287,7 @@ async def test_json_output_is_alone_on_stdout(
 
         def run(*argv: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [sys.executable, "-m", "outreach.infra.cli", *argv],
+                [sys.executable, "-m", "outreach.cli.main", *argv],
                 env=settings.process_env(OUTREACH_LOG_LEVEL="DEBUG", OUTREACH_LOG_FORMAT="console"),
                 capture_output=True,
                 text=True,

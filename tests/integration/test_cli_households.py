@@ -9,9 +9,9 @@ import pytest
 
 from outreach.events import samples as s
 from outreach.events import validate_inbound
-from outreach.infra.event_store import EventStore
-from outreach.infra.ingest_store import EventStoreIngest
 from outreach.infra.settings import Settings
+from outreach.ingest.storage import EventStoreIngest
+from outreach.store.event_store import EventStore
 from tests.case_support import new_household
 from tests.support import shred
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from outreach.cases import views as case_views
+from outreach.cases.access import local_operator
 from outreach.demo.city import generate_city
-from outreach.infra import case_views
-from outreach.infra.access import local_operator
 from outreach.infra.settings import Settings
 from tests.support import free_port, run_sync
 
@@ -71,7 +71,7 @@ def test_demo_runs_a_small_city_to_its_outcomes_and_summarises_it(
     command = [
         sys.executable,
         "-m",
-        "outreach.infra.cli",
+        "outreach.cli.main",
         "demo",
         *("--seed", str(SEED), "--households", str(HOUSEHOLDS), "--days", str(DAYS)),
         *("--day-seconds", "0.3", "--timeout", "150", "--exit", "--json"),

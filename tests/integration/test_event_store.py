@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from outreach.infra.event_store import (
+from outreach.infra.settings import Settings
+from outreach.store.event_store import (
     ANY_VERSION,
     NO_STREAM,
     AppendNewResult,
@@ -22,8 +23,7 @@ from outreach.infra.event_store import (
     RecordedEvent,
     StreamAppend,
 )
-from outreach.infra.personal_data import SHREDDED, load_keyring
-from outreach.infra.settings import Settings
+from outreach.store.personal_data import SHREDDED, load_keyring
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """Ingest end to end on the real broker, Postgres and Temporal.
 
 One ingest (own topic prefix, own consumer group) and one Temporal worker running the stand-in
-case workflow (``outreach.workflows.minimal_case``, on a task queue of its own) serve every test
+case workflow (``tests.minimal_case``, on a task queue of its own) serve every test
 in this module; each test uses households of its own.
 """
 
@@ -25,10 +25,10 @@ from outreach.events.topics import (
     MEDICAL_TOPIC,
     SOURCE_TOPIC_HEADER,
 )
-from outreach.infra.deadletter import deadlettered_by_kind, deadlettered_count
-from outreach.infra.projections import HouseholdFactsProjection, subscription_for
 from outreach.infra.settings import Settings
-from outreach.workflows.case_api import case_workflow_id
+from outreach.ingest.deadletter import deadlettered_by_kind, deadlettered_count
+from outreach.projections import HouseholdFactsProjection, subscription_for
+from outreach.workflows.case_contract import case_workflow_id
 from tests.ingest_support import (
     Env,
     all_committed,

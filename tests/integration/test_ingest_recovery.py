@@ -30,12 +30,11 @@ from temporalio.worker import Worker
 from outreach.events import samples
 from outreach.events.registry import REGISTRY
 from outreach.events.topics import MEDICAL_TOPIC
-from outreach.infra.event_store import EventStore
-from outreach.infra.ingest import build_ingest
-from outreach.infra.personal_data import load_keyring
 from outreach.infra.settings import Settings
 from outreach.infra.temporal import connect
-from outreach.workflows.minimal_case import MinimalCase
+from outreach.ingest.app import build_ingest
+from outreach.store.event_store import EventStore
+from outreach.store.personal_data import load_keyring
 from tests.ingest_support import (
     TcpProxy,
     all_committed,
@@ -48,6 +47,7 @@ from tests.ingest_support import (
     triggers_of,
     uid,
 )
+from tests.minimal_case import MinimalCase
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from outreach.infra.migrations import MigrationError, discover, migrate, migrate_dsn
 from outreach.infra.settings import Settings
+from outreach.store.migrations import MigrationError, discover, migrate, migrate_dsn
 
 
 @pytest.fixture

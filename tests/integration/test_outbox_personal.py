@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from outreach.events.outbound import CaseClosed, Outcome, outbound_envelope
-from outreach.infra.event_store import EventStore
 from outreach.infra.settings import Settings
+from outreach.store.event_store import EventStore
 from tests.relay_support import (
     T0,
     consume,
@@ -26,7 +26,7 @@ from tests.relay_support import (
 )
 from tests.support import shred
 
-MIGRATION = Path(__file__).parents[2] / "outreach/infra/migrations/0301_outbox_sealed.sql"
+MIGRATION = Path(__file__).parents[2] / "outreach/store/migrations/0301_outbox_sealed.sql"
 
 
 async def raw_rows(pool: asyncpg.Pool, topic: str) -> list[str]:

@@ -17,17 +17,17 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from outreach.infra.cli import build_parser
-from outreach.infra.event_store import NO_STREAM, EventStore, NewEvent
-from outreach.infra.personal_data import split_personal
-from outreach.infra.projections import (
+from outreach.cli.main import build_parser
+from outreach.infra.settings import Settings
+from outreach.projections import (
     CasesProjection,
     HouseholdFactsProjection,
     rebuild,
     subscription_for,
 )
-from outreach.infra.projections.case_tasks import VisitTasksProjection
-from outreach.infra.settings import Settings
+from outreach.projections.case_tasks import VisitTasksProjection
+from outreach.store.event_store import NO_STREAM, EventStore, NewEvent
+from outreach.store.personal_data import split_personal
 from tests.api_support import bearer, mint, serve_app
 from tests.integration.test_projections import T0, ev, fact_event
 

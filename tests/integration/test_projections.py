@@ -13,25 +13,25 @@ from typing import Any
 import asyncpg
 import pytest
 
-from outreach.infra.cli import build_parser
-from outreach.infra.database import Conn
-from outreach.infra.event_store import (
-    NO_STREAM,
-    AppendResult,
-    EventStore,
-    NewEvent,
-    RecordedEvent,
-)
-from outreach.infra.personal_data import SHREDDED, split_personal
-from outreach.infra.projections import (
+from outreach.cli.main import build_parser
+from outreach.infra.settings import Settings
+from outreach.projections import (
     PROJECTIONS,
     CasesProjection,
     HouseholdFactsProjection,
     rebuild,
     subscription_for,
 )
-from outreach.infra.settings import Settings
-from outreach.infra.subscription import Subscription
+from outreach.store.database import Conn
+from outreach.store.event_store import (
+    NO_STREAM,
+    AppendResult,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+)
+from outreach.store.personal_data import SHREDDED, split_personal
+from outreach.store.subscription import Subscription
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from outreach.infra.event_store import EventStore
-from outreach.infra.personal_data import load_keyring
-from outreach.infra.relay import Relay
 from outreach.infra.settings import Settings
+from outreach.relay.outbox import Relay
+from outreach.store.event_store import EventStore
+from outreach.store.personal_data import load_keyring
 from tests.relay_support import (
     consume,
     create_topic,

@@ -1,4 +1,4 @@
-"""Free text reaches Temporal only sealed (``outreach.infra.sealed_text``): a visit's notes are
+"""Free text reaches Temporal only sealed (``outreach.store.sealed_text``): a visit's notes are
 in the update's payload as ciphertext under the household's data key, in the event store in clear
 (inside the encrypted ``personal`` member), and unreadable everywhere once the household is
 shredded."""
@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 from temporalio.client import Client
 
-from outreach.infra.access import local_operator
-from outreach.infra.case_commands import VisitResultIn, complete_task
-from outreach.infra.event_store import EventStore
-from outreach.infra.sealed_text import SealedTextError, open_personal, open_text, seal
-from outreach.workflows.case_api import Stage, is_sealed
+from outreach.cases.access import local_operator
+from outreach.cases.commands import VisitResultIn, complete_task
+from outreach.store.event_store import EventStore
+from outreach.store.sealed_text import SealedTextError, open_personal, open_text, seal
+from outreach.workflows.case_contract import Stage, is_sealed
 from tests.api_support import project_all
 from tests.case_support import case_rig
 

@@ -16,16 +16,16 @@ from aiokafka import AIOKafkaProducer
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from outreach.cases.access import create_token
 from outreach.events import samples as s
 from outreach.events.topics import DISABILITY_TOPIC, INBOUND_TOPICS
-from outreach.infra.access import create_token
-from outreach.infra.event_store import EventStore
 from outreach.infra.health import Unhealthy
-from outreach.infra.ingest import ensure_topics
 from outreach.infra.serve import ServeError, serve
 from outreach.infra.settings import Settings
 from outreach.infra.stack import EmbeddedPostgres
-from outreach.workflows.case_api import case_workflow_id
+from outreach.ingest.app import ensure_topics
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import case_workflow_id
 from tests.ingest_support import TcpProxy
 from tests.support import free_port, stack_settings
 

@@ -104,9 +104,7 @@ async def test_time_skipping_server_sleeps_thirty_days() -> None:
     # A server of its own: on the session's shared one, a case test that ends while a regular
     # activity of its case is running leaves time locked for a while (the server skips no time
     # while an activity runs), and this auto-skipping wait would sit behind it.
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_server_path()
-    )
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=_server_path())
     try:
         client = env.client
         queue = f"q-{uuid.uuid4().hex[:8]}"

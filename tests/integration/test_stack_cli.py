@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import free_port
 
-OUTREACH = [sys.executable, "-m", "outreach.infra.cli"]
+OUTREACH = [sys.executable, "-m", "outreach.cli.main"]
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -26,11 +26,11 @@ import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 from temporalio.client import Client, WorkflowHandle
 
-from outreach.infra.event_store import EventStore
-from outreach.infra.projections import CasesProjection, subscription_for
 from outreach.infra.settings import Settings
 from outreach.policy.loader import parse_policy
-from outreach.workflows.case_api import Stage
+from outreach.projections import CasesProjection, subscription_for
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import Stage
 from tests.api_support import mint_principal, serve_app
 from tests.case_support import CaseRig, case_rig
 

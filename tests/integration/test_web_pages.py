@@ -17,10 +17,10 @@ import pytest_asyncio
 from temporalio.client import Client, WorkflowHandle
 
 from outreach.events import samples as s
-from outreach.infra.event_store import EventStore
-from outreach.infra.projections import CasesProjection, subscription_for
 from outreach.infra.settings import Settings
-from outreach.workflows.case_api import Stage
+from outreach.projections import CasesProjection, subscription_for
+from outreach.store.event_store import EventStore
+from outreach.workflows.case_contract import Stage
 from tests.api_support import mint, serve_app
 from tests.case_support import CaseRig, case_rig, new_household
 

@@ -1,4 +1,4 @@
-"""Who may see and do what (pure parts of ``outreach.infra.access``), and the API's request
+"""Who may see and do what (pure parts of ``outreach.cases.access``), and the API's request
 bodies turned into the case's update inputs."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from outreach.infra.access import Action, Principal, Role, local_operator
-from outreach.infra.case_commands import ApprovalIn, ObjectionIn, VisitResultIn
+from outreach.cases.access import Action, Principal, Role, local_operator
+from outreach.cases.commands import ApprovalIn, ObjectionIn, VisitResultIn
 from outreach.policy.circumstances import LaborCapacity
 
 CASEWORKER = Principal("cw", Role.CASEWORKER, frozenset({"cili", "sangzhi"}))

@@ -17,8 +17,8 @@ from outreach.activities.review import review_circumstances
 from outreach.activities.verification import compare
 from outreach.policy.circumstances import LaborCapacity
 from outreach.workflows.approval import approval_rule
-from outreach.workflows.case_api import MemberFacts, Trigger, VisitAssets, VisitResult
 from outreach.workflows.case_circumstances import circumstances_for
+from outreach.workflows.case_contract import MemberFacts, Trigger, VisitAssets, VisitResult
 from outreach.workflows.case_data import (
     AwardLine,
     EconomicCheck,

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from outreach.infra import case_text
-from outreach.infra.case_commands import VisitResultIn
-from outreach.infra.case_views import TimelineEntry
-from outreach.infra.cli import build_parser
-from outreach.infra.cli_cases import BadArguments, validation_text, visit_body
+from outreach.cases import text as case_text
+from outreach.cases.commands import VisitResultIn
+from outreach.cases.views import TimelineEntry
+from outreach.cli.cases import BadArguments, validation_text, visit_body
+from outreach.cli.main import build_parser
 from outreach.infra.temporal import workflow_ui_url
 
 AT = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)

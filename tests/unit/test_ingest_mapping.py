@@ -13,10 +13,10 @@ import pytest
 from outreach.events import InboundEvent, parse_inbound, samples
 from outreach.events.registry import REGISTRY
 from outreach.events.topics import DEADLETTER_TOPIC, INBOUND_TOPICS
-from outreach.infra.ingest import asyncapi_document, asyncapi_json
-from outreach.infra.ingest_store import PERSONAL_PATHS, new_event_for
-from outreach.infra.ingest_triggers import case_id_for, case_start_for, trigger_for
-from outreach.workflows.case_api import case_id_for_trigger, case_workflow_id
+from outreach.ingest.app import asyncapi_document, asyncapi_json
+from outreach.ingest.storage import PERSONAL_PATHS, new_event_for
+from outreach.ingest.triggers import case_id_for, case_start_for, trigger_for
+from outreach.workflows.case_contract import case_id_for_trigger, case_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUSEHOLD, ID_NUMBER = "HH-430802-000077", samples.id_number_for(77)

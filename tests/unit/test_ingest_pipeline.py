@@ -20,16 +20,16 @@ from temporalio.client import Client
 from outreach.events import InboundEvent, samples
 from outreach.events.registry import REGISTRY
 from outreach.events.topics import DISABILITY_TOPIC, ERROR_HEADER, SOURCE_TOPIC_HEADER
-from outreach.infra.case_signals import (
+from outreach.infra.failures import is_permanent
+from outreach.ingest.case_signals import (
     CaseSignal,
     CaseSignaller,
     Delivered,
     DeliveryReport,
     Outcome,
 )
-from outreach.infra.deadletter import DeadLetter, RawRecord
-from outreach.infra.failures import is_permanent
-from outreach.infra.ingest_pipeline import (
+from outreach.ingest.deadletter import DeadLetter, RawRecord
+from outreach.ingest.pipeline import (
     Backoff,
     BatchProcessor,
     Parsed,
@@ -37,7 +37,7 @@ from outreach.infra.ingest_pipeline import (
     TransientFailure,
     validate_batch,
 )
-from outreach.workflows.case_api import Trigger
+from outreach.workflows.case_contract import Trigger
 
 QUICK = Backoff(initial=0.001, maximum=0.005, window=0.5)
 

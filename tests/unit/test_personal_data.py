@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from outreach.infra.personal_data import (
+from outreach.infra.settings import load_settings
+from outreach.store.personal_data import (
     SHREDDED,
     DataKey,
     DataKeys,
@@ -21,7 +22,6 @@ from outreach.infra.personal_data import (
     merged_part,
     split_personal,
 )
-from outreach.infra.settings import load_settings
 
 
 def b64(raw: bytes) -> str:

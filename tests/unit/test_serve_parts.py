@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from outreach.infra.ingest import IngestStats
 from outreach.infra.serve import Part, ServeError, ingest_progress, run_parts, watch
+from outreach.ingest.app import IngestStats
 
 
 def _until_stopped(log: list[str], name: str) -> Part:

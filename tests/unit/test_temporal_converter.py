@@ -8,12 +8,12 @@ from decimal import Decimal
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import SerializationContext, WorkflowSerializationContext
 
-from outreach.infra.temporal_converter import (
+from outreach.worker.converter import (
     SharedPydanticPayloadConverter,
     shared_pydantic_data_converter,
     type_adapter,
 )
-from outreach.workflows.case_api import CaseStart, Trigger
+from outreach.workflows.case_contract import CaseStart, Trigger
 
 TRIGGER = Trigger(
     event_id="e",

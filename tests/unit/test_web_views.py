@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from starlette.datastructures import FormData
 
+from outreach.cases.views import TimelineEntry
 from outreach.events.registry import known_types
-from outreach.infra.case_views import TimelineEntry
-from outreach.infra.web.i18n import LABELS, LANGS, MESSAGES, translator
-from outreach.infra.web.session import csrf_token, safe_next
-from outreach.infra.web.timeline import entry_view, local_time, readable, trace_rows
-from outreach.infra.web.visit_form import VisitForm, parse_visit_form
 from outreach.policy.circumstances import LaborCapacity
 from outreach.policy.programmes import Programme
 from outreach.policy.trace import ParameterUsed, RuleCheck
+from outreach.web.i18n import LABELS, LANGS, MESSAGES, translator
+from outreach.web.session import csrf_token, safe_next
+from outreach.web.timeline import entry_view, local_time, readable, trace_rows
+from outreach.web.visit_form import VisitForm, parse_visit_form
 from outreach.workflows import case_events
-from outreach.workflows.case_api import Stage
+from outreach.workflows.case_contract import Stage
 
 ZH = translator("zh-CN")
 EN = translator("en")

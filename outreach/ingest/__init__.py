@@ -1,0 +1,1 @@
+"""Ingest: the Kafka consumer app, batch pipeline, storage, triggers, dead letters, case signals."""

@@ -1,0 +1,1 @@
+"""The outbox relay: stored outbound messages to Kafka, in order, at least once."""

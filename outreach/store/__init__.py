@@ -1,0 +1,1 @@
+"""The event store: streams, personal data and sealed text, the pool, migrations, subscriptions."""
