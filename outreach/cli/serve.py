@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from outreach.cli.main import stop_on_signals
-    from outreach.infra.serve import ServeError, serve
+    from outreach.cli.supervisor import ServeError, serve
 
     try:
         await serve(

@@ -73,7 +73,7 @@ async def run_demo(
 ) -> DemoSummary:
     """Run the demo; ``on_summary`` gets the summary, then (``keep_running``) everything keeps
     serving until ``stop`` is set. Raises :class:`DemoError` when a part fails."""
-    from outreach.infra.serve import serve
+    from outreach.cli.supervisor import serve
     from outreach.infra.temporal import connect
     from outreach.store.database import open_pool
     from outreach.store.migrations import migrate_dsn

@@ -17,10 +17,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from outreach.cases.access import create_token
+from outreach.cli.supervisor import ServeError, serve
 from outreach.events import samples as s
 from outreach.events.topics import DISABILITY_TOPIC, INBOUND_TOPICS
 from outreach.infra.health import Unhealthy
-from outreach.infra.serve import ServeError, serve
 from outreach.infra.settings import Settings
 from outreach.infra.stack import EmbeddedPostgres
 from outreach.ingest.app import ensure_topics

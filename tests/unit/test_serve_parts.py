@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from outreach.infra.serve import Part, ServeError, ingest_progress, run_parts, watch
+from outreach.cli.supervisor import Part, ServeError, ingest_progress, run_parts, watch
 from outreach.ingest.app import IngestStats
 
 
