@@ -7,7 +7,7 @@
         async with httpx.AsyncClient(base_url=base_url, headers=bearer(token)) as http:
             ...
 
-``serve_app`` runs uvicorn (``outreach.api.app.serve_api``) on a free port of 127.0.0.1 in the
+``serve_app`` runs uvicorn (``outreach.api.server.serve_api``) on a free port of 127.0.0.1 in the
 test's event loop, over the pool, event store and Temporal client given (the app's lifespan
 opens nothing of its own), and stops it on exit. Browser tests open ``base_url`` in Chromium.
 The API reads the projections (``cases``, ``visit_tasks`` ...): call ``project_all(store)``
@@ -25,7 +25,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from temporalio.client import Client
 
-from outreach.api.app import create_app, serve_api
+from outreach.api.app import create_app
+from outreach.api.server import serve_api
 from outreach.cases.access import Principal, create_token
 from outreach.infra.settings import Settings
 from outreach.projections import PROJECTIONS, subscription_for

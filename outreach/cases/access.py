@@ -1,24 +1,23 @@
-"""Who may see and do what: API tokens, the principal behind a request, and the access log.
+"""Who may see and do what: API tokens, the principal behind a request, and the access log."""
 
-A token is ``otk_`` plus 32 random bytes (URL-safe base64). Only its SHA-256 is stored
-(``api_tokens``), so a leaked database does not leak usable tokens; the token itself is shown
-once, by ``outreach tokens create``. Each token has a role and, for caseworkers and supervisors,
-the districts it may see:
-
-============  =========================================================================
-role          may
-============  =========================================================================
-caseworker    see cases and tasks of its districts; complete visits; record objections
-supervisor    the same, and approve (or reject) decisions that need approval
-ops           see every district's cases, tasks and history; act on nothing
-============  =========================================================================
-
-The CLI runs on a trusted host with the database's credentials, so it acts as a local operator
-(:func:`local_operator`): every district, every action, logged under ``cli:<user>``.
-
-Every read of personal fields (names, ID numbers, phones, addresses, free-text notes) is
-recorded in ``access_log`` by :func:`record_access`, in the same request that returns them.
-"""
+# A token is ``otk_`` plus 32 random bytes (URL-safe base64). Only its SHA-256 is stored
+# (``api_tokens``), so a leaked database does not leak usable tokens; the token itself is shown
+# once, by ``outreach tokens create``. Each token has a role and, for caseworkers and supervisors,
+# the districts it may see:
+#
+# ============  =========================================================================
+# role          may
+# ============  =========================================================================
+# caseworker    see cases and tasks of its districts; complete visits; record objections
+# supervisor    the same, and approve (or reject) decisions that need approval
+# ops           see every district's cases, tasks and history; act on nothing
+# ============  =========================================================================
+#
+# The CLI runs on a trusted host with the database's credentials, so it acts as a local operator
+# (:func:`local_operator`): every district, every action, logged under ``cli:<user>``.
+#
+# Every read of personal fields (names, ID numbers, phones, addresses, free-text notes) is
+# recorded in ``access_log`` by :func:`record_access`, in the same request that returns them.
 
 from __future__ import annotations
 

@@ -1,17 +1,16 @@
-"""What caseworkers and supervisors do to a case, for the API, the web page and the CLI.
+"""What caseworkers and supervisors do to a case, for the API, the web page and the CLI."""
 
-The request bodies are pydantic models (the HTTP edge: FastAPI answers 422 when a body does not
-fit them). Each command finds the case's workflow, checks the principal may act in the case's
-district, and sends a Temporal update; the workflow's validator has the last word: a result it
-rejects raises :class:`CommandRejected` with its reason, and nothing changes (the update never
-entered history). Errors:
-
-* :class:`NotFound`: no such task or case (HTTP 404);
-* :class:`Forbidden`: the principal may not see or act there (HTTP 403);
-* :class:`CommandRejected`: the input or the case's state does not allow it (HTTP 422);
-* :class:`Unavailable`: the case did not answer in time (no worker running, Temporal down;
-  HTTP 503). Whether a timed-out update was applied is unknown: the case's status tells.
-"""
+# The request bodies are pydantic models (the HTTP edge: FastAPI answers 422 when a body does not
+# fit them). Each command finds the case's workflow, checks the principal may act in the case's
+# district, and sends a Temporal update; the workflow's validator has the last word: a result it
+# rejects raises :class:`CommandRejected` with its reason, and nothing changes (the update never
+# entered history). Errors:
+#
+# * :class:`NotFound`: no such task or case (HTTP 404);
+# * :class:`Forbidden`: the principal may not see or act there (HTTP 403);
+# * :class:`CommandRejected`: the input or the case's state does not allow it (HTTP 422);
+# * :class:`Unavailable`: the case did not answer in time (no worker running, Temporal down;
+#   HTTP 503). Whether a timed-out update was applied is unknown: the case's status tells.
 
 from __future__ import annotations
 
@@ -32,8 +31,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from outreach.api.limits import Id, Text
 from outreach.cases.access import Action, Principal
+from outreach.cases.inputs import Id, Text
 from outreach.events.limits import MAX_AMOUNT, MAX_AMOUNT_PLACES
 from outreach.policy.circumstances import LaborCapacity
 from outreach.store.event_store import EventStore

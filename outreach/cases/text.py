@@ -1,9 +1,8 @@
-"""Plain-text rendering of the case views (``case_views``) for a terminal: the CLI's human output.
+"""Plain-text rendering of the case views for a terminal: the CLI's human output."""
 
-Pure functions, no I/O. Times are shown in the machine's local time zone, ISO 8601 to the
-second; tables align East Asian wide characters (district names, notes in Chinese) by their
-display width.
-"""
+# Pure functions, no I/O. Times are shown in the machine's local time zone, ISO 8601 to the
+# second; tables align East Asian wide characters (district names, notes in Chinese) by their
+# display width.
 
 from __future__ import annotations
 

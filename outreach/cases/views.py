@@ -1,16 +1,15 @@
-"""What people read about cases, for the API, the web page and the CLI (one source for all three).
+"""What people read about cases, for the API, the web page and the CLI (one source)."""
 
-Lists come from the projections (``cases``, ``visit_tasks``); a case's timeline comes from the
-event store itself (the household's stream: the case's domain events and the agency events that
-triggered it, in stream order). Every function takes the :class:`Principal` asking and shows only
-what it may see; a case or task outside its districts is :class:`Invisible` (HTTP 403).
-
-Personal fields (names, ID numbers, phones, addresses, free-text notes) appear only in
-:func:`case_detail` with ``personal=True``; it records the read in the access log (who, what,
-when) before returning them. Everything else here is free of personal data.
-
-All dataclasses here have a ``to_dict()`` giving the JSON form the API returns.
-"""
+# Lists come from the projections (``cases``, ``visit_tasks``); a case's timeline comes from the
+# event store itself (the household's stream: the case's domain events and the agency events that
+# triggered it, in stream order). Every function takes the :class:`Principal` asking and shows
+# only what it may see; a case or task outside its districts is :class:`Invisible` (HTTP 403).
+#
+# Personal fields (names, ID numbers, phones, addresses, free-text notes) appear only in
+# :func:`case_detail` with ``personal=True``; it records the read in the access log (who, what,
+# when) before returning them. Everything else here is free of personal data.
+#
+# All dataclasses here have a ``to_dict()`` giving the JSON form the API returns.
 
 from __future__ import annotations
 
@@ -27,9 +26,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from outreach.cases.access import Channel, Principal, record_access
+from outreach.cases.deadletters import deadlettered_count
 from outreach.infra.log import get_logger
 from outreach.infra.temporal import STUCK_QUERY
-from outreach.ingest.deadletter import deadlettered_count
 from outreach.store.event_store import EventStore, RecordedEvent
 from outreach.store.personal_data import PERSONAL, is_shredded
 from outreach.store.subscription import Failure

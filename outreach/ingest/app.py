@@ -1,27 +1,11 @@
-"""``outreach ingest``: the FastStream app that turns agency feeds into stored events and cases.
+"""``outreach ingest``: the FastStream app that turns agency feeds into stored events and cases."""
 
-One batch subscriber reads the four agency topics (``outreach.events.topics.INBOUND_TOPICS``)
-in one consumer group (``OUTREACH_INGEST_GROUP_ID``, default ``outreach-ingest``); each batch
-goes through :class:`~outreach.ingest.pipeline.BatchProcessor` (validate, store,
-dead-letter, deliver to cases). More ingest processes in the same group share the partitions.
-
-Commit strategy (at-least-once delivery, exactly-once effect): the subscriber runs with
-``AckPolicy.NACK_ON_ERROR``. FastStream's consume loop handles one batch at a time; after the
-handler returns, ``ack`` commits the consumer's positions, which are exactly the ends of this
-batch (nothing else was polled meanwhile). If the handler raises (a step still failing after its
-retry window), ``nack`` seeks every partition of the batch back to its first record, so the next
-poll reads the batch again; nothing past it is committed. A crash at any point leaves the offsets
-at the last fully processed batch, and a repeat is harmless because every step is idempotent.
-Why FastStream rather than raw aiokafka: its batch subscriber with manual acknowledgement gives
-exactly this (``KafkaAckableMessage.ack`` = commit, ``nack`` = seek to the batch start) plus
-the AsyncAPI document, with no loop of our own to get wrong.
-
-Topics are created at start, idempotently, with ``OUTREACH_KAFKA_PARTITIONS`` partitions, so the
-partition count is known rather than the broker's auto-create default.
-
-:func:`asyncapi_document` is the AsyncAPI 3.0 description of the topics (checked in as
-``docs/asyncapi.json``; ``outreach ingest --asyncapi`` prints it).
-"""
+# One batch subscriber reads the agency topics in one consumer group (``OUTREACH_INGEST_GROUP_ID``);
+# each batch goes through :class:`~outreach.ingest.pipeline.BatchProcessor` (validate, store,
+# dead-letter, deliver to cases). More ingest processes in the same group share the partitions.
+# Topics are created at start, idempotently, with ``OUTREACH_KAFKA_PARTITIONS`` partitions, so the
+# partition count is known rather than the broker's auto-create default. :func:`asyncapi_document`
+# describes the topics (checked in as ``docs/asyncapi.json``; ``outreach ingest --asyncapi``).
 
 from __future__ import annotations
 
@@ -57,7 +41,7 @@ from outreach.infra.log import get_logger
 from outreach.infra.settings import Settings, load_settings
 from outreach.infra.temporal import TASK_QUEUE, connect
 from outreach.ingest.case_signals import CaseSignaller
-from outreach.ingest.deadletter import RawRecord
+from outreach.ingest.deadletter import DeadLetterPublisher, RawRecord
 from outreach.ingest.pipeline import (
     Backoff,
     BatchProcessor,
@@ -118,14 +102,6 @@ class IngestStats:
 
 
 @dataclass
-class _Resources:
-    """What the handler needs, opened at start and closed after the broker stopped."""
-
-    processor: BatchProcessor | None = None
-    closers: list[Any] = field(default_factory=list)
-
-
-@dataclass
 class IngestApp:
     """The FastStream app plus handles tests, the benchmark and ``outreach serve`` use."""
 
@@ -151,6 +127,114 @@ class IngestApp:
         await self.stop()
 
 
+class _Consumer:
+    """One ingest process's parts: what ``build_ingest`` was given, what start opened, the stats.
+
+    Commit strategy (at-least-once delivery, exactly-once effect): :meth:`ingest` is subscribed
+    with ``AckPolicy.NACK_ON_ERROR``. FastStream's consume loop handles one batch at a time; after
+    the handler returns, ``ack`` commits the consumer's positions, which are exactly the ends of
+    this batch (nothing else was polled meanwhile). If the handler raises (a step still failing
+    after its retry window), ``nack`` seeks every partition of the batch back to its first
+    record, so the next poll reads the batch again; nothing past it is committed. A crash at any
+    point leaves the offsets at the last fully processed batch, and a repeat is harmless because
+    every step is idempotent. (FastStream rather than raw aiokafka: its batch subscriber with
+    manual acknowledgement gives exactly this, plus the AsyncAPI document.)
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: IngestStore | None,
+        cases: CaseSink | None,
+        topics: tuple[str, ...],
+        deadletter_topic: str,
+        deadletters: DeadLetterPublisher,
+        topic_prefix: str,
+        task_queue: str,
+        backoff: Backoff,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.cases = cases
+        self.topics = topics
+        self.deadletter_topic = deadletter_topic
+        self.deadletters = deadletters
+        self.topic_prefix = topic_prefix
+        self.task_queue = task_queue
+        self.backoff = backoff
+        self.stats = IngestStats()
+        self.processor: BatchProcessor | None = None
+        """Opened by :meth:`open`: the handler refuses to run without it."""
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def ingest(self, body: _InboundBatch, message: KafkaMessageParam) -> None:
+        """The subscriber: process one batch; raising rewinds it (``NACK_ON_ERROR``)."""
+        processor = self.processor
+        assert processor is not None, "ingest started without its resources"
+        stats = self.stats
+        if stats.first_batch_at is None:
+            stats.first_batch_at = time.perf_counter()
+        records = [_raw_record(r) for r in message.raw_message]
+        try:
+            report = await processor.process(records)
+        except Exception:
+            stats.failed_batches += 1
+            raise  # NACK_ON_ERROR: rewind the batch; it is read again
+        stats.add(report)
+        for r in records:
+            stats.positions[(r.topic, r.partition)] = r.offset + 1
+        log.debug("batch processed", **_report_fields(report))
+
+    async def open(self) -> None:
+        """Create the topics and open what was not injected (waiting for Postgres and Temporal)."""
+        settings = self.settings
+        await ensure_topics(
+            settings.kafka_servers,
+            [*self.topics, self.deadletter_topic],
+            settings.kafka_partitions,
+        )
+        ingest_store, case_sink = self.store, self.cases
+        if ingest_store is None:
+            pool = await _retry_startup(
+                "postgres", lambda: open_pool(settings, max_size=8), _POSTGRES_DOWN
+            )
+            self.closers.append(pool.close)
+            # notify=False: ingest appends in batches and wakes subscribers itself
+            ingest_store = EventStoreIngest(EventStore(pool, load_keyring(settings), notify=False))
+        if case_sink is None:
+            # temporalio reports an unreachable server as a RuntimeError
+            client = await _retry_startup(
+                "temporal", lambda: connect(settings), (RuntimeError, OSError)
+            )
+            case_sink = CaseSignaller(
+                client, task_queue=self.task_queue, concurrency=settings.ingest_signal_concurrency
+            )
+        self.processor = BatchProcessor(
+            ingest_store,
+            case_sink,
+            self.deadletters,
+            backoff=self.backoff,
+            topic_prefix=self.topic_prefix,
+            max_message_bytes=settings.ingest_max_message_bytes,
+        )
+        settle_heap()
+        log.info(
+            "ingest starting",
+            topics=list(self.topics),
+            group=settings.ingest_group_id,
+            batch_size=settings.ingest_batch_size,
+        )
+
+    async def close(self) -> None:
+        """Close what :meth:`open` opened (after the broker stopped)."""
+        for close in self.closers:
+            await close()
+        self.closers.clear()
+        stats = {k: v for k, v in vars(self.stats).items() if k != "positions"}
+        log.info("ingest stopped", **stats)
+
+
 def build_ingest(
     settings: Settings,
     *,
@@ -169,9 +253,6 @@ def build_ingest(
     """
     topics = tuple(topic_prefix + t for t in INBOUND_TOPICS)
     deadletter_topic = topic_prefix + DEADLETTER_TOPIC
-    stats = IngestStats()
-    resources = _Resources()
-    backoff = backoff or Backoff(window=settings.ingest_retry_window)
     broker = KafkaBroker(
         settings.kafka_servers,
         client_id="outreach-ingest",
@@ -189,13 +270,18 @@ def build_ingest(
         description=_DEADLETTER_DOC,
         schema=bytes,
     )
-
-    async def publish_deadletter(
-        value: bytes, key: bytes | None, headers: Mapping[str, str]
-    ) -> None:
-        await deadletters.publish(value, key=key, headers=dict(headers))
-
-    @broker.subscriber(
+    consumer = _Consumer(
+        settings,
+        store=store,
+        cases=cases,
+        topics=topics,
+        deadletter_topic=deadletter_topic,
+        deadletters=_DeadLetterTopic(deadletters),
+        topic_prefix=topic_prefix,
+        task_queue=task_queue,
+        backoff=backoff or Backoff(window=settings.ingest_retry_window),
+    )
+    broker.subscriber(
         *(Topic(t, declare=False) for t in topics),
         batch=True,
         group_id=settings.ingest_group_id,
@@ -209,70 +295,12 @@ def build_ingest(
         decoder=_raw_values,
         title="ingest",
         description=_INBOUND_DOC,
-    )
-    async def ingest(body: _InboundBatch, message: KafkaMessageParam) -> None:
-        processor = resources.processor
-        assert processor is not None, "ingest started without its resources"
-        if stats.first_batch_at is None:
-            stats.first_batch_at = time.perf_counter()
-        records = [_raw_record(r) for r in message.raw_message]
-        try:
-            report = await processor.process(records)
-        except Exception:
-            stats.failed_batches += 1
-            raise  # NACK_ON_ERROR: rewind the batch; it is read again
-        stats.add(report)
-        for r in records:
-            stats.positions[(r.topic, r.partition)] = r.offset + 1
-        log.debug("batch processed", **_report_fields(report))
-
-    async def on_startup() -> None:
-        await ensure_topics(
-            settings.kafka_servers, [*topics, deadletter_topic], settings.kafka_partitions
-        )
-        ingest_store, case_sink = store, cases
-        if ingest_store is None:
-            pool = await _retry_startup(
-                "postgres", lambda: open_pool(settings, max_size=8), _POSTGRES_DOWN
-            )
-            resources.closers.append(pool.close)
-            # notify=False: ingest appends in batches and wakes subscribers itself
-            ingest_store = EventStoreIngest(EventStore(pool, load_keyring(settings), notify=False))
-        if case_sink is None:
-            # temporalio reports an unreachable server as a RuntimeError
-            client = await _retry_startup(
-                "temporal", lambda: connect(settings), (RuntimeError, OSError)
-            )
-            case_sink = CaseSignaller(
-                client, task_queue=task_queue, concurrency=settings.ingest_signal_concurrency
-            )
-        resources.processor = BatchProcessor(
-            ingest_store,
-            case_sink,
-            publish_deadletter,
-            backoff=backoff,
-            topic_prefix=topic_prefix,
-            max_message_bytes=settings.ingest_max_message_bytes,
-        )
-        settle_heap()
-        log.info(
-            "ingest starting",
-            topics=list(topics),
-            group=settings.ingest_group_id,
-            batch_size=settings.ingest_batch_size,
-        )
-
-    async def after_shutdown() -> None:
-        for close in resources.closers:
-            await close()
-        resources.closers.clear()
-        log.info("ingest stopped", **{k: v for k, v in vars(stats).items() if k != "positions"})
-
+    )(consumer.ingest)
     app = FastStream(
         broker,
         logger=_FASTSTREAM_LOG,
-        on_startup=[on_startup],
-        after_shutdown=[after_shutdown],
+        on_startup=[consumer.open],
+        after_shutdown=[consumer.close],
         specification=AsyncAPI(
             broker,
             title="outreach ingest",
@@ -280,7 +308,17 @@ def build_ingest(
             description=_APP_DOC,
         ),
     )
-    return IngestApp(app, broker, stats, topics, deadletter_topic)
+    return IngestApp(app, broker, consumer.stats, topics, deadletter_topic)
+
+
+class _DeadLetterTopic:
+    """The dead-letter publisher as the pipeline calls it (:class:`DeadLetterPublisher`)."""
+
+    def __init__(self, publisher: Any) -> None:
+        self._publisher = publisher
+
+    async def __call__(self, value: bytes, key: bytes | None, headers: Mapping[str, str]) -> None:
+        await self._publisher.publish(value, key=key, headers=dict(headers))
 
 
 def outreach_version() -> str:

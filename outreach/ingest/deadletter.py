@@ -1,26 +1,19 @@
-"""Dead-lettering: inbound messages that break the contract, and the count ops see.
+"""Dead-lettering: inbound messages that break the contract, published and logged."""
 
-A message that is not JSON, not a known type, fails its schema or carries an invalid ID number
-(:class:`outreach.events.InvalidEvent`) is bad input: retrying cannot fix it, so it goes to
-``outreach.deadletter`` with its original bytes and key, and headers saying why
-(CONTRACT.md: ``error``, ``source-topic``; we add where it came from and what it claimed to be),
-and the partition moves on. A failing database or Temporal is *not* bad input and never lands
-here (see ``ingest_pipeline``).
-
-Each dead-lettered record is also written to the ``deadletter_log`` table, without its content,
-in the same transaction as the batch's events: :func:`deadlettered_count` and
-:func:`deadlettered_by_kind` are what the ops page and API read.
-"""
+# Bad input (retrying cannot fix it) goes to the dead-letter topic with its original bytes and
+# key, and headers saying why; the partition moves on. A failing database or Temporal is not
+# bad input and never lands here (see ``ingest.pipeline``). Each dead letter is also written to
+# ``deadletter_log``, without its content, in the same transaction as the batch's events; the
+# read side (counts for ops) is ``outreach.cases.deadletters``.
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-import asyncpg
-
+# the read side, re-exported for callers that still import it from here (outreach.demo)
+from outreach.cases.deadletters import deadlettered_by_kind, deadlettered_count
 from outreach.events import InboundEvent, InvalidEvent
 from outreach.events.limits import printable
 from outreach.events.topics import ERROR_HEADER, SOURCE_TOPIC_HEADER
@@ -175,19 +168,3 @@ async def record_unpublished(conn: Conn, letter: DeadLetter, error: str) -> None
 
 def _claimed(value: str | None) -> str | None:
     return printable(value) if value is not None else None
-
-
-async def deadlettered_count(db: asyncpg.Pool | Conn, *, since: datetime | None = None) -> int:
-    """How many inbound messages have been dead-lettered (since a time, if given)."""
-    value = await db.fetchval(
-        "SELECT count(*) FROM deadletter_log"
-        " WHERE $1::timestamptz IS NULL OR deadlettered_at >= $1",
-        since,
-    )
-    return int(value or 0)
-
-
-async def deadlettered_by_kind(db: asyncpg.Pool | Conn) -> dict[str, int]:
-    """Dead-lettered messages per kind (json, unknown_type, schema, id_number, topic)."""
-    rows = await db.fetch("SELECT kind, count(*) AS n FROM deadletter_log GROUP BY kind")
-    return {str(r["kind"]): int(r["n"]) for r in rows}

@@ -1,11 +1,10 @@
 # ruff: noqa: RUF001  (a Chinese catalogue: full-width punctuation is the point)
-"""The page's words in Simplified Chinese (the users' language, the default) and English.
+"""The page's words in Simplified Chinese (the users' language, the default) and English."""
 
-``MESSAGES`` maps a key to its text per language; ``LABELS`` names the service's vocabulary
-(stages, outcomes, programmes, event types, data fields) for display. A key missing from a
-language falls back to Chinese, then to the key itself, so a new event type or field still
-shows (by its code name) before anyone translates it.
-"""
+# ``MESSAGES`` maps a key to its text per language; ``LABELS`` names the service's vocabulary
+# (stages, outcomes, programmes, event types, data fields) for display. A key missing from a
+# language falls back to Chinese, then to the key itself, so a new event type or field still shows
+# (by its code name) before anyone translates it.
 
 from __future__ import annotations
 

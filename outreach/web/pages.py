@@ -1,23 +1,19 @@
-"""The page's routes: sign-in, task inbox, visit form, case page, ops overview.
-
-Reads go through :mod:`outreach.cases.views` (the case page's personal fields are logged
-there, channel ``web``), the visit form through :mod:`outreach.cases.commands` (a Temporal
-update; the case's validator has the last word and its reason is shown on the form).
-"""
+"""The page's routes: sign-in, task inbox, visit form, case page, ops overview."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from outreach.api.limits import PathId, QueryText
 from outreach.cases import commands as case_commands
 from outreach.cases import views as case_views
 from outreach.cases.access import Action, Principal, authenticate
+from outreach.cases.inputs import PathId, QueryText
+from outreach.cases.services import Services
 from outreach.infra.log import get_logger
 from outreach.infra.temporal import workflow_ui_url
 from outreach.web.rendering import href, lang_of, render
@@ -34,9 +30,6 @@ from outreach.web.timeline import award_views, entry_view, local_time
 from outreach.web.visit_form import LABOR_CHOICES, VisitForm, parse_visit_form
 from outreach.workflows.case_contract import Stage
 from outreach.workflows.clock import local_date
-
-if TYPE_CHECKING:
-    from outreach.api.app import Services
 
 __all__ = ["error_page", "router"]
 

@@ -1,14 +1,13 @@
-"""Who is using the page: the token in the session cookie, CSRF tokens, the language cookie.
+"""Who is using the page: the token in the session cookie, CSRF tokens, the language cookie."""
 
-A person signs in by pasting their API token (from ``outreach tokens create``); the page checks
-it with :func:`outreach.cases.access.authenticate` on every request (a revoked token stops
-working at once) and keeps it in an HttpOnly, SameSite=Strict cookie (Secure over https).
-
-Forms that change something carry a CSRF token derived from the session token (an HMAC under a
-fixed label): another site can neither read the HttpOnly cookie nor compute the token, and
-every API process derives the same value, so nothing is kept server-side. POSTs whose
-``Origin`` names another host are refused as well.
-"""
+# A person signs in by pasting their API token (from ``outreach tokens create``); the page checks
+# it with :func:`outreach.cases.access.authenticate` on every request (a revoked token stops
+# working at once) and keeps it in an HttpOnly, SameSite=Strict cookie (Secure over https).
+#
+# Forms that change something carry a CSRF token derived from the session token (an HMAC under a
+# fixed label): another site can neither read the HttpOnly cookie nor compute the token, and every
+# API process derives the same value, so nothing is kept server-side. POSTs whose ``Origin`` names
+# another host are refused as well.
 
 from __future__ import annotations
 

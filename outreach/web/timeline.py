@@ -1,8 +1,7 @@
-"""A case's timeline made readable: labelled fields, local times, the decision trace as rows.
+"""A case's timeline made readable: labelled fields, local times, the decision trace as rows."""
 
-Pure functions from :class:`outreach.cases.views.TimelineEntry` (and the values inside
-events) to plain view objects the templates render; nothing here reads a database.
-"""
+# Pure functions from :class:`outreach.cases.views.TimelineEntry` (and the values inside events)
+# to plain view objects the templates render; nothing here reads a database.
 
 from __future__ import annotations
 

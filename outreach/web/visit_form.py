@@ -1,10 +1,9 @@
-"""The visit form: its fields as entered, and the :class:`VisitResultIn` they make.
+"""The visit form: its fields as entered, and the :class:`VisitResultIn` they make."""
 
-The form keeps what the person typed (strings) so a rejected submission re-renders with the
-same values. ``labor_capacity`` arrives as one select per member (repeated field name); the
-page's script keeps their number equal to the household size, and without the script the
-server renders as many rows as the size entered (the case's validator explains a mismatch).
-"""
+# The form keeps what the person typed (strings) so a rejected submission re-renders with the same
+# values. ``labor_capacity`` arrives as one select per member (repeated field name); the page's
+# script keeps their number equal to the household size, and without the script the server renders
+# as many rows as the size entered (the case's validator explains a mismatch).
 
 from __future__ import annotations
 

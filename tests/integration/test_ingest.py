@@ -18,6 +18,7 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from outreach.cases.deadletters import deadlettered_by_kind, deadlettered_count
 from outreach.events import samples
 from outreach.events.topics import (
     DISABILITY_TOPIC,
@@ -26,7 +27,6 @@ from outreach.events.topics import (
     SOURCE_TOPIC_HEADER,
 )
 from outreach.infra.settings import Settings
-from outreach.ingest.deadletter import deadlettered_by_kind, deadlettered_count
 from outreach.projections import HouseholdFactsProjection, subscription_for
 from outreach.workflows.case_contract import case_workflow_id
 from tests.ingest_support import (
